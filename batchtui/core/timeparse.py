@@ -1,0 +1,47 @@
+"""Timestamps from the providers: Unix seconds (OpenAI) and RFC 3339 strings with up to
+nine fractional digits (Anthropic, Google). Everything comes out timezone-aware UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_FRACTION = re.compile(r"(\.\d{1,9})")
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse a provider timestamp; None for null, empty or unparseable values."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return parse_time(int(text))
+    # datetime only takes microseconds: keep six of Google's nine fractional digits.
+    text = _FRACTION.sub(lambda m: m.group(1)[:7], text, count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def to_rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, microsecond precision (what Anthropic sends)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_unix(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
