@@ -1,0 +1,178 @@
+"""What every provider client offers. The rest of batchtui speaks only this interface.
+
+A client is bound to one account and one key. It converts the provider's wire objects into
+`Batch` / `ResultItem` and sends everything through the shared `Transport`, so retry,
+backoff, error classification and key redaction are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar
+
+import httpx
+
+from batchtui.core.accounts import Account
+from batchtui.core.errors import BatchtuiError
+from batchtui.core.models import Batch, Provider, ResultFile, ResultItem
+from batchtui.core.transport import RetryPolicy, Transport
+
+# Metadata key carrying our own create token (dedupe after a lost create answer) and the
+# parent of a retry batch, where the provider keeps metadata.
+TOKEN_KEY = "batchtui_token"
+PARENT_KEY = "batchtui_parent"
+
+
+class NotSupported(BatchtuiError):
+    """The provider cannot do this (e.g. hand back Anthropic's original requests)."""
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """A batch to create, in the provider's own JSONL line format.
+
+    `lines` are the parsed objects (already validated); `raw_lines` the exact bytes of each
+    line, so what we send (and store for a later retry) is byte-for-byte what the user wrote.
+    """
+
+    lines: Sequence[dict[str, Any]]
+    raw_lines: Sequence[bytes]
+    filename: str = "batch.jsonl"
+    metadata: dict[str, str] = field(default_factory=dict)
+    model: str | None = None  # Gemini: the model is in the URL
+    display_name: str | None = None
+
+    @property
+    def jsonl(self) -> bytes:
+        return b"".join(line.rstrip(b"\r\n") + b"\n" for line in self.raw_lines)
+
+    @classmethod
+    def from_objects(cls, objects: Sequence[dict[str, Any]], **kw: Any) -> BatchInput:
+        raw = [json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode() for o in objects]
+        return cls(lines=list(objects), raw_lines=raw, **kw)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_requests: int
+    max_bytes: int
+    custom_id_pattern: str | None = None
+
+
+class ProviderClient(abc.ABC):
+    provider: ClassVar[Provider]
+    limits: ClassVar[Limits]
+
+    def __init__(
+        self,
+        account: Account,
+        key: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        on_error: Callable[[int | None, str], None] | None = None,
+    ) -> None:
+        self.account = account
+        base_url = account.base_url or self.default_base_url(account)
+        extra: dict[str, Any] = {}
+        if sleep is not None:
+            extra["sleep"] = sleep
+        self.http = Transport(
+            account=account.name,
+            base_url=base_url,
+            auth_headers=self.auth_headers(key),
+            secret=key,
+            transport=transport,
+            policy=policy or RetryPolicy(),
+            extra_headers=self.extra_headers(),
+            on_error=on_error,
+            **extra,
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}(account={self.account.name!r})"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> ProviderClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- wiring each provider fills in ---------------------------------------------------------
+
+    @classmethod
+    @abc.abstractmethod
+    def default_base_url(cls, account: Account) -> str: ...
+
+    @abc.abstractmethod
+    def auth_headers(self, key: str) -> dict[str, str]: ...
+
+    def extra_headers(self) -> dict[str, str]:
+        return {}
+
+    # -- operations ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def list_batches(self, *, stop_at: Callable[[str], bool] | None = None) -> AsyncIterator[Batch]:
+        """Every batch, newest first, all pages.
+
+        `stop_at(batch_id)` true ends the listing before that batch (used by the poller to
+        stop at the first already-known terminal id).
+        """
+
+    @abc.abstractmethod
+    async def get_batch(self, batch_id: str) -> Batch: ...
+
+    @abc.abstractmethod
+    async def cancel_batch(self, batch_id: str) -> Batch: ...
+
+    @abc.abstractmethod
+    async def create_batch(self, batch_input: BatchInput) -> Batch:
+        """Create a batch. Never blindly re-sent: a lost answer raises CreateOutcomeUnknown,
+        and the caller looks for the batch with `find_created`."""
+
+    @abc.abstractmethod
+    async def find_created(self, batch_input: BatchInput, *, since: float) -> Batch | None:
+        """After a lost create answer: the batch this input made, if the provider has it."""
+
+    @abc.abstractmethod
+    def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
+        """Stream one result file's bytes exactly as served."""
+
+    async def read_requests(self, batch: Batch) -> AsyncIterator[bytes]:
+        """The original request lines, where the provider gives them back (OpenAI input file)."""
+        raise NotSupported(f"{self.provider.value} does not return a batch's original requests")
+        yield b""  # pragma: no cover  (makes this an async generator)
+
+    @staticmethod
+    @abc.abstractmethod
+    def parse_result_line(obj: Any, line_no: int) -> ResultItem:
+        """Classify one decoded result line (PROVIDERS.md §F.3)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def request_custom_id(line: dict[str, Any]) -> str | None:
+        """The custom id of one input line (OpenAI/Anthropic `custom_id`, Gemini `key`)."""
+
+    @abc.abstractmethod
+    def validate_line(self, obj: Any) -> str | None:
+        """What is wrong with one input line for this provider, or None."""
+
+    def console_url(self, batch: Batch) -> str | None:
+        """The provider's web console page for a batch, where there is one."""
+        return None
+
+
+async def write_download(chunks: AsyncIterator[bytes], sink: BinaryIO) -> int:
+    written = 0
+    async for chunk in chunks:
+        sink.write(chunk)
+        written += len(chunk)
+    return written
