@@ -107,7 +107,8 @@ def parse_error_body(response: httpx.Response) -> ParsedError:
     retry_after = parse_retry_after(response.headers)
     request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
     try:
-        body = json.loads(response.content[:1_000_000] or b"null")
+        # Error bodies can be huge (a 10 MB message); parsing is still cheap at that size.
+        body = json.loads(response.content or b"null") if len(response.content) <= 50_000_000 else None
     except (ValueError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict):
@@ -269,8 +270,9 @@ class Transport:
             await response.aclose()
 
     async def iter_bytes(self, response: httpx.Response, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        # Decoded bytes (a gzip transfer is undone): the file as the provider serves it.
         try:
-            async for chunk in response.aiter_raw(chunk_size):
+            async for chunk in response.aiter_bytes(chunk_size):
                 yield chunk
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
