@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from batchtui.core.models import Provider
 
@@ -45,3 +45,23 @@ class Account(BaseModel):
         if not ACCOUNT_NAME.match(value):
             raise ValueError("account names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        # Caught here, at config load, rather than as a confusing transport error at the first poll.
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (or http:// for a local server)")
+        return value
+
+    @model_validator(mode="after")
+    def _has_endpoint(self) -> Account:
+        # The other providers have a default base URL; an OpenAI-compatible server has none.
+        if self.provider is Provider.OPENAI_COMPATIBLE and self.base_url is None and self.preset is None:
+            raise ValueError("an openai-compatible account needs a base_url (or a preset)")
+        return self
+
+    @property
+    def key_env_vars(self) -> tuple[str, ...]:
+        """The env vars that may hold this account's key when the keyring has none, in order."""
+        return KEY_ENV_VARS[self.provider]
