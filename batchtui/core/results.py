@@ -104,6 +104,30 @@ class ResultsAnalyzer:
             if group[1] is None and item.error_message:
                 group[1] = item.error_message[:MAX_SAMPLE]
 
+    def merge(self, other: ResultsAnalyzer) -> None:
+        """Fold in another analyzer's counts (one per file of a batch, or per download attempt)."""
+        other_summary = other.summary()
+        for outcome, n in other_summary.breakdown.outcomes.items():
+            self._outcomes[outcome] = self._outcomes.get(outcome, 0) + n
+        for group in other_summary.breakdown.groups:
+            mine = self._groups.get((group.outcome, group.error_type))
+            if mine is None:
+                self._groups[(group.outcome, group.error_type)] = [group.count, group.sample_message]
+            else:
+                mine[0] += group.count
+                mine[1] = mine[1] or group.sample_message
+        for model, usage in other_summary.usage_by_model.items():
+            prev = self._usage.get(model)
+            self._usage[model] = usage if prev is None else prev + usage
+        for outcome, ids in other_summary.ids_by_outcome.items():
+            self._ids.setdefault(outcome, []).extend(ids)
+        if self._succeeded is not None and other_summary.succeeded_ids:
+            self._succeeded.extend(other_summary.succeeded_ids)
+        self._unparseable += other_summary.breakdown.unparseable
+        room = MAX_UNPARSEABLE_LINES - len(self._unparseable_lines)
+        self._unparseable_lines.extend(other_summary.breakdown.unparseable_lines[:max(room, 0)])
+        self._line_no += other_summary.lines
+
     def _bad_line(self) -> None:
         self._unparseable += 1
         if len(self._unparseable_lines) < MAX_UNPARSEABLE_LINES:

@@ -1,0 +1,127 @@
+"""`batchtui`: the command line of CLI-CONTRACT.md.
+
+Exit status: 0 success, 1 the operation failed (for commands over several accounts: any
+account failed), 2 usage error (bad arguments, unknown account or batch). Scripts read JSON
+on stdout (`--json`); people read tables on stdout and messages on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")
+STATUSES = ("validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled")
+
+
+class UsageExit(SystemExit):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well; keep its text
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise UsageExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="batchtui", description="Watch and manage LLM batch jobs across providers and accounts.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="the dashboard on the built-in simulator (no keys needed)")
+    demo.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second (default 30)")
+    demo.add_argument("--seed", type=int, default=0)
+
+    accounts = sub.add_parser("accounts", help="add, list, test and remove accounts")
+    asub = accounts.add_subparsers(dest="accounts_command", parser_class=_Parser, required=True)
+    add = asub.add_parser("add", help="add an account; its key goes to the OS keyring")
+    add.add_argument("name")
+    add.add_argument("--provider", required=True, choices=PROVIDERS)
+    add.add_argument("--base-url")
+    add.add_argument("--key-stdin", action="store_true", help="read the key from stdin (else a hidden prompt)")
+    add.add_argument("--preset", help="OpenAI-compatible dialect (groq, together, ...)")
+    add.add_argument("--organization", help="OpenAI organization id")
+    add.add_argument("--project", help="OpenAI project id")
+    add.add_argument("--default-model", help="Gemini: the model for submitted files")
+    add.add_argument("--no-check", action="store_true", help="do not test the key after storing it")
+    lst = asub.add_parser("list", help="the configured accounts")
+    lst.add_argument("--json", action="store_true")
+    rm = asub.add_parser("remove", help="remove an account and its stored key")
+    rm.add_argument("name")
+    test = asub.add_parser("test", help="check an account's key with one request")
+    test.add_argument("name")
+    test.add_argument("--json", action="store_true")
+
+    ls = sub.add_parser("ls", help="every batch of every account (polls each once)")
+    ls.add_argument("--account", action="append", dest="accounts", metavar="NAME")
+    ls.add_argument("--status", choices=STATUSES)
+    ls.add_argument("--json", action="store_true")
+
+    show = sub.add_parser("show", help="one batch, with its error breakdown when results are known")
+    show.add_argument("batch_id")
+    show.add_argument("--account")
+    show.add_argument("--json", action="store_true")
+
+    fetch = sub.add_parser("fetch", help="download a batch's results (and error file)")
+    fetch.add_argument("batch_id")
+    fetch.add_argument("--account")
+    fetch.add_argument("--out", help="folder for <account>/<batch id>/ (default: the downloads dir)")
+    fetch.add_argument("--json", action="store_true")
+
+    retry = sub.add_parser("retry", help="resend a batch's failed items as a new batch")
+    retry.add_argument("batch_id")
+    retry.add_argument("--account")
+    retry.add_argument("--dry-run", action="store_true")
+    retry.add_argument("--include-request-errors", action="store_true")
+    retry.add_argument("--input", help="the original JSONL, when neither the provider nor the ledger has it")
+    retry.add_argument("--force", action="store_true", help="even while an earlier retry is running")
+    retry.add_argument("--json", action="store_true")
+
+    cancel = sub.add_parser("cancel", help="cancel a batch")
+    cancel.add_argument("batch_id")
+    cancel.add_argument("--account")
+    cancel.add_argument("--json", action="store_true")
+
+    submit = sub.add_parser("submit", help="validate and submit a batch JSONL")
+    submit.add_argument("file")
+    submit.add_argument("--account", required=True)
+    submit.add_argument("--model", help="Gemini: the model (else the account's default_model)")
+    submit.add_argument("--json", action="store_true")
+
+    sim = sub.add_parser("sim", help="serve the provider simulator on loopback")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0)
+    sim.add_argument("--speed", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--scenario", default="demo", choices=("demo", "empty"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    command = args.command
+    if command == "sim":
+        from batchtui.sim.server import serve
+
+        if args.host not in ("127.0.0.1", "localhost", "::1") and not args.host.startswith("127."):
+            sys.stderr.write("batchtui sim: serves loopback only (127.0.0.0/8 or ::1)\n")
+            return EXIT_USAGE
+        return serve(args.host, args.port, speed=args.speed, seed=args.seed, scenario=args.scenario)
+    if command in (None, "demo"):
+        from batchtui.ui.launch import run_dashboard, run_demo
+
+        return run_demo(speed=args.speed, seed=args.seed) if command == "demo" else run_dashboard()
+    from batchtui.cli.commands import run_command
+
+    return run_command(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""How the CLI shows things: the JSON shapes of CLI-CONTRACT.md, and plain tables for people.
+
+Every string from a provider goes through `printable` before a terminal sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import humanize
+
+from batchtui.core.models import Batch, Cost, ErrorBreakdown, RequestCounts
+from batchtui.core.text import printable
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def counts_json(counts: RequestCounts) -> dict[str, int | None]:
+    return {k: getattr(counts, k) for k in ("total", "succeeded", "failed", "expired", "cancelled", "processing")}
+
+
+def cost_json(cost: Cost | None) -> dict[str, Any]:
+    if cost is None:
+        return {"usd": None, "standard_usd": None, "estimated": False, "reason": "not priced"}
+    return {"usd": cost.usd, "standard_usd": cost.standard_usd, "estimated": cost.estimated, "reason": cost.reason}
+
+
+def batch_json(batch: Batch) -> dict[str, Any]:
+    """The BATCH object of CLI-CONTRACT.md (plus a few extra keys; none removed)."""
+    return {
+        "account": batch.account,
+        "provider": batch.provider.value,
+        "id": batch.id,
+        "status": batch.status.value,
+        "provider_status": batch.provider_status,
+        "created_at": iso(batch.created_at),
+        "ended_at": iso(batch.ended_at),
+        "expires_at": iso(batch.expires_at),
+        "model": batch.model,
+        "counts": counts_json(batch.counts),
+        "cost": cost_json(batch.cost),
+        "name": batch.name,
+        "endpoint": batch.endpoint,
+        "metadata": batch.metadata,
+    }
+
+
+def breakdown_json(breakdown: ErrorBreakdown) -> dict[str, Any]:
+    return {
+        "outcomes": {o.value: n for o, n in breakdown.outcomes.items()},
+        "groups": [{"outcome": g.outcome.value, "type": g.error_type, "count": g.count,
+                    "sample_message": g.sample_message} for g in breakdown.groups],
+        "unparseable": breakdown.unparseable,
+        "unparseable_lines": list(breakdown.unparseable_lines),
+    }
+
+
+def dump(obj: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(obj, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+# -- people -------------------------------------------------------------------------------
+
+
+def money(cost: Cost | None) -> str:
+    if cost is None or cost.usd is None:
+        return "-"
+    text = f"${cost.usd:,.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.4f}"
+    return ("~" + text) if cost.estimated else text
+
+
+def progress(counts: RequestCounts) -> str:
+    done, total = counts.done, counts.total
+    if total is None and counts.processing is not None:
+        return f"{counts.processing:,} processing"
+    if total is None:
+        return "-"
+    return f"{done or 0:,}/{total:,}"
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "-"
+    return humanize.naturaltime((now or datetime.now(UTC)) - moment)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO = sys.stdout) -> None:
+    cells = [[printable(c, limit=80) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
+    out.write(line + "\n")
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+
+
+def batch_rows(batches: Sequence[Batch]) -> list[list[object]]:
+    now = datetime.now(UTC)
+    return [[b.account, b.provider.value, b.id, b.status.value, progress(b.counts),
+             b.counts.failed if b.counts.failed is not None else "-", b.model or "-", ago(b.created_at, now),
+             money(b.cost)] for b in batches]
+
+
+BATCH_HEADERS = ("ACCOUNT", "PROVIDER", "ID", "STATUS", "PROGRESS", "FAILED", "MODEL", "CREATED", "COST")
+
+
+def show_batch(batch: Batch, breakdown: ErrorBreakdown | None, out: TextIO = sys.stdout) -> None:
+    pairs = [
+        ("account", batch.account), ("provider", batch.provider.value), ("id", batch.id),
+        ("name", batch.name or "-"), ("status", f"{batch.status.value} ({batch.provider_status})"),
+        ("model", batch.model or "-"), ("endpoint", batch.endpoint or "-"), ("requests", progress(batch.counts)),
+        ("succeeded", _n(batch.counts.succeeded)), ("failed", _n(batch.counts.failed)),
+        ("expired", _n(batch.counts.expired)), ("cancelled", _n(batch.counts.cancelled)),
+        ("created", iso(batch.created_at)), ("ended", iso(batch.ended_at) or "-"),
+        ("expires", iso(batch.expires_at) or "-"), ("cost", money(batch.cost)),
+    ]
+    if batch.cost is not None and batch.cost.standard_usd is not None and batch.cost.usd is not None:
+        pairs.append(("standard price", f"${batch.cost.standard_usd:,.2f} (saved ${batch.cost.standard_usd - batch.cost.usd:,.2f})"))
+    elif batch.cost is not None and batch.cost.reason:
+        pairs.append(("cost note", batch.cost.reason))
+    for key, value in batch.metadata.items():
+        pairs.append((f"metadata.{printable(key, limit=40)}", value))
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        out.write(f"{key.ljust(width)}  {printable(value, limit=200)}\n")
+    if breakdown is not None and breakdown.groups:
+        out.write("\nerrors\n")
+        table(("OUTCOME", "TYPE", "COUNT", "SAMPLE"),
+              [[g.outcome.value, g.error_type or "-", g.count, g.sample_message or "-"] for g in breakdown.groups], out)
+    if breakdown is not None and breakdown.unparseable:
+        out.write(f"\n{breakdown.unparseable:,} unparseable result line(s), e.g. line(s) "
+                  f"{', '.join(map(str, breakdown.unparseable_lines[:5]))}\n")
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

@@ -1,0 +1,38 @@
+"""Which usage prices a batch, and whether its cost is final or an estimate.
+
+OpenAI reports batch-wide usage on the batch itself (live while it runs); Anthropic and
+Gemini report usage only per result line, so their cost is known once the results have been
+read (by `fetch`, `show`, or the dashboard's background analysis) and is absent before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batchtui.core.models import Batch, Cost, Status
+
+if TYPE_CHECKING:
+    from batchtui.core.ledger import Analysis
+    from batchtui.core.pricing import PriceTable
+
+
+def attach_cost(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Batch:
+    return batch.with_cost(cost_of(batch, prices, analysis))
+
+
+def cost_of(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Cost:
+    running = not batch.is_terminal
+    if analysis is not None and not running:
+        # Results read line by line carry the exact model snapshot of every request.
+        return prices.cost(batch.provider, analysis.usage_by_model)
+    if batch.usage is not None and not batch.usage.is_zero:
+        model = batch.model or "unknown"
+        if running:
+            done = batch.counts.done
+            return prices.estimate_running(batch.provider, {model: batch.usage}, done=done, total=batch.counts.total)
+        return prices.cost(batch.provider, {model: batch.usage})
+    if batch.status is Status.FAILED and not (batch.counts.succeeded or batch.counts.failed):
+        return Cost(usd=0.0, standard_usd=0.0, reason="the batch failed before running any request")
+    if running:
+        return Cost(estimated=True, reason="no usage reported yet")
+    return Cost(reason="usage is in the results: fetch them to price this batch")

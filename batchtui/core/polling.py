@@ -1,0 +1,204 @@
+"""Background polling: one long-lived loop per account, never two polls of one account at once.
+
+Each cycle lists the account's batches newest first and stops at the first batch already
+known to be terminal (terminal batches never change, so they are never fetched again), then
+fetches the known active batches the listing did not reach. The loop then sleeps: briefly
+while the account has active batches, long when all are terminal, as long as a 429 asks, and
+with growing backoff while the provider is unreachable. `wake()` cuts a sleep short (`r`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from batchtui.core.accounts import Account
+from batchtui.core.errors import AuthError, BatchtuiError, NotFoundError, RateLimitedError, UnreachableError
+from batchtui.core.fetch import analyse_results
+from batchtui.core.models import Batch
+
+
+class Health(StrEnum):
+    PENDING = "pending"  # not polled yet
+    OK = "ok"
+    RATE_LIMITED = "rate_limited"
+    AUTH_ERROR = "auth_error"
+    UNREACHABLE = "unreachable"
+    NO_KEY = "no_key"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account: str
+    health: Health
+    last_error: str | None = None
+    last_ok_at: datetime | None = None
+    next_poll_in: float | None = None
+    active: int = 0
+    batches: int = 0
+
+
+@dataclass(frozen=True)
+class PollUpdate:
+    """What one poll cycle of one account found: only the batches that changed."""
+
+    account: str
+    changed: tuple[Batch, ...]
+    status: AccountStatus
+    cycle: int  # 1 for the first poll: the dashboard does not announce what it finds then
+
+
+@dataclass
+class _AccountState:
+    cycle: int = 0
+    failures: int = 0
+    last_ok_at: datetime | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Poller:
+    def __init__(
+        self,
+        engine,
+        on_update: Callable[[PollUpdate], None],
+        *,
+        known: Iterable[Batch] = (),
+        auto_analyse: bool = True,
+        max_backoff: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.on_update = on_update
+        self.auto_analyse = auto_analyse
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self._known: dict[str, dict[str, Batch]] = {}
+        for batch in known:
+            self._known.setdefault(batch.account, {})[batch.id] = batch
+        self._state: dict[str, _AccountState] = {}
+        self._analysed: set[tuple[str, str]] = set()
+
+    def state(self, account: str) -> _AccountState:
+        return self._state.setdefault(account, _AccountState())
+
+    def known(self, account: str) -> dict[str, Batch]:
+        return self._known.setdefault(account, {})
+
+    def forget(self, account: str) -> None:
+        self._known.pop(account, None)
+        self._state.pop(account, None)
+
+    def wake(self, account: str | None = None) -> None:
+        """Poll now: end the current sleep of one account, or of all."""
+        targets = [account] if account else list(self._state)
+        for name in targets:
+            self.state(name).wake.set()
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    async def poll_once(self, account: Account) -> PollUpdate:
+        state = self.state(account.name)
+        async with state.lock:  # never two polls of one account at once
+            state.cycle += 1
+            known = self.known(account.name)
+            client = self.engine.client(account)
+            terminal_ids = {bid for bid, b in known.items() if b.is_terminal}
+            listed = [b async for b in client.list_batches(stop_at=terminal_ids.__contains__)]
+            seen = {b.id for b in listed}
+            stale = [b.id for b in known.values() if not b.is_terminal and b.id not in seen]
+            fetched = await asyncio.gather(*(self._get(client, bid) for bid in stale))
+            fresh = listed + [b for b in fetched if b is not None]
+            changed = [self.engine.costed(b) for b in fresh if _differs(known.get(b.id), b)]
+            if self.auto_analyse:
+                changed.extend(await self._analyse_one(account, fresh))
+            for batch in changed:
+                known[batch.id] = batch
+            if changed:
+                await asyncio.to_thread(self.engine.ledger.upsert_batches, changed)
+            state.failures = 0
+            state.last_ok_at = datetime.now(UTC)
+            active = sum(not b.is_terminal for b in known.values())
+            status = AccountStatus(account.name, Health.OK, None, state.last_ok_at,
+                                   self.interval(account, active), active, len(known))
+            return PollUpdate(account.name, tuple(changed), status, state.cycle)
+
+    async def _get(self, client, batch_id: str) -> Batch | None:
+        try:
+            return await client.get_batch(batch_id)
+        except NotFoundError:
+            return None  # gone from the provider (deleted): the ledger keeps its history
+
+    async def _analyse_one(self, account: Account, fresh: list[Batch]) -> list[Batch]:
+        """Price one newly finished batch per cycle from its results (Anthropic and Gemini
+        report usage only there). One per cycle keeps a backlog from hogging the account."""
+        for batch in fresh:
+            key = batch.key
+            if key in self._analysed or not batch.is_terminal or not batch.result_files or batch.usage is not None:
+                continue
+            self._analysed.add(key)
+            if self.engine.ledger.analysis(account.name, batch.id) is not None:
+                continue
+            try:
+                await analyse_results(self.engine, account, batch)
+            except BatchtuiError:
+                continue  # results unavailable (archived, expired): cost stays unknown
+            return [self.engine.costed(batch)]
+        return []
+
+    def interval(self, account: Account, active: int) -> float:
+        return account.poll_active_seconds if active else account.poll_idle_seconds
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, account: Account) -> None:
+        """Poll `account` until cancelled; every outcome goes to `on_update`."""
+        state = self.state(account.name)
+        while True:
+            state.wake.clear()
+            try:
+                update = await self.poll_once(account)
+                delay = update.status.next_poll_in or account.poll_active_seconds
+            except RateLimitedError as exc:
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(state)
+                update = self._failed(account, Health.RATE_LIMITED, exc, delay)
+            except AuthError as exc:
+                delay = account.poll_idle_seconds
+                update = self._failed(account, Health.AUTH_ERROR, exc, delay)
+            except UnreachableError as exc:
+                delay = self._backoff(state)
+                update = self._failed(account, Health.UNREACHABLE, exc, delay)
+            except BatchtuiError as exc:
+                from batchtui.core.engine import MissingKeyError
+
+                health = Health.NO_KEY if isinstance(exc, MissingKeyError) else Health.ERROR
+                delay = account.poll_idle_seconds if health is Health.NO_KEY else self._backoff(state)
+                update = self._failed(account, health, exc, delay)
+            self.on_update(update)
+            try:
+                await asyncio.wait_for(state.wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def _backoff(self, state: _AccountState) -> float:
+        state.failures += 1
+        return min(5.0 * 2 ** (state.failures - 1), self.max_backoff)
+
+    def _failed(self, account: Account, health: Health, exc: Exception, delay: float) -> PollUpdate:
+        state = self.state(account.name)
+        known = self.known(account.name)
+        active = sum(not b.is_terminal for b in known.values())
+        status = AccountStatus(account.name, health, str(exc), state.last_ok_at, delay, active, len(known))
+        return PollUpdate(account.name, (), status, state.cycle)
+
+
+def _differs(old: Batch | None, new: Batch) -> bool:
+    if old is None:
+        return True
+    # Cost is ours, not the provider's: compare what the provider said.
+    return old.model_dump(exclude={"cost"}) != new.model_dump(exclude={"cost"})
