@@ -32,6 +32,6 @@ def demo_engine(home: Path, *, speed: float = 30.0, seed: int = 0, start: float 
     settings = base.model_copy(update={"accounts": accounts})
     paths = Paths(config_dir=ensure_private_dir(Path(home)), data_dir=ensure_private_dir(Path(home)))
     engine = Engine(settings=settings, paths=paths, ledger=Ledger.open(paths.ledger_file),
-                    prices=PriceTable.load(settings.prices), transport=sim.transport(),
+                    prices=PriceTable.load(settings.prices, openai_cached_batch_discount=settings.pricing.openai_cached_batch_discount), transport=sim.transport(),
                     key_lookup=lambda account: keys.get(account.name))
     return engine, sim

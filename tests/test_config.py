@@ -207,7 +207,6 @@ def test_duplicate_account_names_point_at_the_second_one():
         ('[[accounts]]\nname = "has space"\nprovider = "openai"\n', f"{SOURCE}:2: accounts[0].name: account names"),
         ('[ui]\ntheme = "x"\nbell = "loud"\n', f"{SOURCE}:3: ui.bell: "),
         ("[poll]\nactive_seconds = 0\n", f"{SOURCE}:2: poll.active_seconds: "),
-        ('[prices."gemini-2.5-flash"]\ninput = "cheap"\n', f'{SOURCE}:2: prices."gemini-2.5-flash".input: '),
         ("[ui]\ncolour = 1\n", f"{SOURCE}:2: ui.colour: unknown setting"),
         ('downloads_dir = "out"\n', f"{SOURCE}:1: downloads_dir: downloads_dir must be an absolute path"),
         (
@@ -369,3 +368,22 @@ def test_remove_account():
 def test_account_errors_are_config_errors():
     # The CLI reports every ConfigError the same way; these are the ones it maps to exit 2.
     assert issubclass(UnknownAccountError, ConfigError) and issubclass(DuplicateAccountError, ConfigError)
+
+
+def test_price_override_values_are_checked_by_the_price_table():
+    """config.toml keeps [prices] entries raw (they may name a provider); the price table
+    rejects a bad one, naming the model and the field."""
+    from batchtui.core.errors import ConfigError
+    from batchtui.core.pricing import PriceTable
+
+    settings = parse_settings('[prices."gemini-2.5-flash"]\ninput = "cheap"\noutput = 1\n', SOURCE)
+    with pytest.raises(ConfigError) as info:
+        PriceTable.load(settings.prices)
+    assert "gemini-2.5-flash" in str(info.value) and "input" in str(info.value)
+
+
+def test_pricing_section_round_trips(home):
+    settings = parse_settings("[pricing]\nopenai_cached_batch_discount = false\n", SOURCE)
+    assert settings.pricing.openai_cached_batch_discount is False
+    save_settings(home, settings)
+    assert load_settings(home).pricing.openai_cached_batch_discount is False

@@ -67,6 +67,14 @@ class UiSettings(BaseModel):
     keymap: dict[str, str] = Field(default_factory=dict)  # binding id -> keys, for App.set_keymap
 
 
+class PricingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Whether OpenAI's cached-input price is halved again for batches: unverified by OpenAI,
+    # third-party calculators say it is (PROVIDERS.md A.13), so that is the default.
+    openai_cached_batch_discount: bool = True
+
+
 class PollSettings(BaseModel):
     """Poll intervals for accounts that do not set their own."""
 
@@ -84,7 +92,9 @@ class Settings(BaseModel):
 
     accounts: list[Account] = Field(default_factory=list)
     # Per-model price overrides, kept raw: the pricing module validates their columns.
-    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Values are numbers, plus an optional `provider` string; the pricing module validates them.
+    prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     poll: PollSettings = Field(default_factory=PollSettings)
     downloads_dir: Path | None = None  # None: Paths.downloads_dir
@@ -335,7 +345,7 @@ def render_settings(settings: Settings) -> str:
     document: dict[str, Any] = {}
     if settings.downloads_dir is not None:
         document["downloads_dir"] = str(settings.downloads_dir)
-    for section in ("ui", "poll"):
+    for section in ("ui", "poll", "pricing"):
         values = getattr(settings, section).model_dump(exclude_defaults=True)
         if values:
             document[section] = values

@@ -67,7 +67,8 @@ class Engine:
     def open(cls, paths: Paths | None = None, *, settings: Settings | None = None, **kw: Any) -> Engine:
         paths = paths or Paths.resolve()
         settings = settings if settings is not None else load_settings(paths)
-        prices = PriceTable.load(settings.prices)
+        prices = PriceTable.load(
+            settings.prices, openai_cached_batch_discount=settings.pricing.openai_cached_batch_discount)
         return cls(settings=settings, paths=paths, ledger=Ledger.open(paths.ledger_file), prices=prices, **kw)
 
     async def aclose(self) -> None:
