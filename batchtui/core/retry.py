@@ -107,7 +107,7 @@ async def _originals(engine, account: Account, batch: Batch, input_path: Path | 
     if stored:
         return stored, "the ledger (submitted with batchtui)"
     try:
-        lines = _index_lines(client, [line async for line in _split_lines(client.read_requests(batch))])
+        lines = _index_lines(client, [line async for line in client.read_requests(batch)])
     except NotSupported:
         lines = {}
     if lines:
@@ -140,18 +140,6 @@ def _index_lines(client, raw_lines) -> dict[str, bytes]:
             if isinstance(cid, str) and cid not in originals:
                 originals[cid] = raw
     return originals
-
-
-async def _split_lines(chunks):
-    tail = b""
-    async for chunk in chunks:
-        data = tail + chunk
-        parts = data.split(b"\n")
-        tail = parts.pop()
-        for part in parts:
-            yield part
-    if tail:
-        yield tail
 
 
 def _known_terminal(engine, account: Account, batch_id: str) -> bool:

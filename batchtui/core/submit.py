@@ -16,7 +16,7 @@ from pathlib import Path
 
 from batchtui.core.accounts import Account
 from batchtui.core.batch_input import ValidatedInput, read_batch_file
-from batchtui.core.errors import CreateOutcomeUnknown
+from batchtui.core.errors import BatchtuiError, CreateOutcomeUnknown
 from batchtui.core.models import Batch
 from batchtui.core.providers.base import TOKEN_KEY, BatchInput
 
@@ -51,6 +51,7 @@ async def submit_validated(engine, account: Account, validated: ValidatedInput) 
     try:
         batch = await client.create_batch(batch_input)
     except CreateOutcomeUnknown as lost:
+        # The answer was lost, not the request: look for the batch instead of re-sending.
         found = await client.find_created(batch_input, since=since)
         if found is None:
             raise CreateOutcomeUnknown(
@@ -58,6 +59,10 @@ async def submit_validated(engine, account: Account, validated: ValidatedInput) 
                 f"Check `batchtui ls --account {account.name}` before submitting again.",
                 account=account.name) from None
         batch, recovered = found, True
+    except BatchtuiError:
+        # The provider said no (validation, auth, quota): nothing was made.
+        await asyncio.to_thread(engine.ledger.fail_create_intent, token)
+        raise
     await asyncio.to_thread(engine.ledger.confirm_create_intent, token, batch.id)
     # Every submission keeps its request lines: Anthropic and Gemini cannot give them back,
     # and OpenAI's copy expires with the input file (30 days).

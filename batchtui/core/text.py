@@ -10,7 +10,8 @@ import unicodedata
 # C0 and C1 controls (tab, newline and ESC included) and DEL.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Bidi embeddings, overrides and isolates; zero-width and other format characters.
-_FORMAT = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c]")
+# Lone surrogates (JSON can carry them, a terminal cannot print them) are escaped too.
+_FORMAT = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from typing import TextIO
@@ -36,5 +37,18 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, speed: float = 1.0, seed: i
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     config = uvicorn.Config(sim.app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    asyncio.run(server.serve(sockets=[sock]))
+
+    async def run() -> None:
+        # Our own signal handling: uvicorn's re-raises SIGTERM after shutting down, which would
+        # make a clean stop look like a crash (exit -15) to whoever started us.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        config.load()
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+        await server.main_loop()
+        await server.shutdown(sockets=[sock])
+
+    asyncio.run(run())
     return 0

@@ -1,0 +1,5 @@
+import sys
+
+from batchtui.cli.main import main
+
+sys.exit(main())
