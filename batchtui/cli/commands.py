@@ -14,6 +14,7 @@ from batchtui.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from batchtui.core.config import UnknownAccountError
 from batchtui.core.engine import AmbiguousBatchError, Engine
 from batchtui.core.errors import BatchtuiError, ConfigError, InputError, NotFoundError
+from batchtui.core.logs import setup_logging
 from batchtui.core.text import printable
 
 
@@ -32,6 +33,7 @@ def run_command(args: Namespace) -> int:
     }
     try:
         engine = Engine.open()
+        setup_logging(engine.paths)
     except ConfigError as exc:
         err(f"batchtui: {exc}")
         return EXIT_USAGE
