@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchtui.core.accounts import Account
 from batchtui.core.errors import (
@@ -417,6 +419,22 @@ async def test_cancel_goes_through_canceling_to_cancelled_with_canceled_lines(si
     assert info.value.status_code == 400
 
 
+async def test_a_scheduled_cancel_shows_only_once_it_happens(sim, ws):
+    # The demo scenario's batches cancel themselves through the plan.
+    simbatch = seed_batch(sim.world, ws, n_requests=50, model="claude-haiku-4-5", created_at=START,
+                          plan=Plan(cancel_after=200, duration=3600))
+    async with make_client(sim) as client:
+        before = await client.get_batch(simbatch.id)
+        sim.clock.advance(200)
+        during = await client.get_batch(simbatch.id)
+        sim.clock.advance(3600)
+        after = await client.get_batch(simbatch.id)
+    assert before.status is Status.IN_PROGRESS and before.cancel_requested_at is None
+    assert during.status is Status.CANCELLING
+    assert during.cancel_requested_at == datetime.fromtimestamp(START + 200, tz=UTC)
+    assert after.status is Status.CANCELLED and after.counts.cancelled > 0
+
+
 async def test_delete_only_once_ended(sim, ws):
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
     async with make_client(sim) as client:
@@ -448,6 +466,17 @@ async def test_download_is_byte_exact_and_stable(sim, ws):
     ids = [json.loads(line)["custom_id"] for line in first.splitlines()]
     assert sorted(ids) == sorted(f"req-{i}" for i in range(120))
     assert ids != [f"req-{i}" for i in range(120)]  # not in request order (B.6)
+
+
+def test_the_same_seed_serves_the_same_bytes():
+    def served(seed: int) -> bytes:
+        other = Simulator(manual_clock=True, seed=seed, start=START)
+        space = other.world.add_workspace("anthropic", "acme", KEY)
+        batch = seed_batch(other.world, space, n_requests=50, model="claude-sonnet-4-5", created_at=START)
+        return results_bytes(batch, START + DAY)
+
+    assert served(4) == served(4)
+    assert served(4) != served(5)
 
 
 async def test_every_outcome_matches_the_plan_and_the_counts(sim, ws):
@@ -626,6 +655,45 @@ def test_hostile_result_lines_are_counted_not_fatal():
     assert item.error_message == big + markup and item.custom_id == markup
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+# Objects shaped roughly like result lines, so the fuzzing reaches past the first check.
+result_like = st.fixed_dictionaries({"custom_id": json_values, "result": st.fixed_dictionaries(
+    {"type": st.sampled_from(["succeeded", "errored", "canceled", "expired", "other"]) | json_values},
+    optional={"message": st.dictionaries(st.sampled_from(["model", "usage", "stop_reason", "stop_details"]),
+                                         json_values), "error": json_values})})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(result_like, json_values))
+def test_any_json_either_parses_or_is_reported_unparseable(obj):
+    try:
+        item = AnthropicClient.parse_result_line(obj, 1)
+    except ValueError:
+        return  # the analyzer counts it as an unparseable line
+    assert isinstance(item.outcome, Outcome)
+
+
+batch_like = st.fixed_dictionaries(
+    {"id": st.text(min_size=1), "created_at": st.sampled_from(["2026-08-20T09:14:03.5Z", "x"]) | json_values},
+    optional={k: json_values for k in ("processing_status", "request_counts", "ended_at", "expires_at",
+                                       "cancel_initiated_at", "archived_at", "results_url")},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch_like)
+def test_any_batch_object_either_normalises_or_is_a_protocol_error(obj):
+    try:
+        batch = batch_from_wire(obj, "acme")
+    except ProtocolError:
+        return
+    assert batch.id == obj["id"] and batch.status in set(Status)
+
+
 # -- input lines, limits, console ---------------------------------------------------------------
 
 
@@ -651,7 +719,11 @@ def test_validate_line(obj, problem):
         assert found is None
     else:
         assert found is not None and problem in found
-    # `stream: false` is what the Messages API means by default: allowed.
+
+
+def test_stream_false_is_allowed():
+    # `stream: false` is what the Messages API does anyway: only `true` is refused.
+    client = AnthropicClient(Account(name="acme", provider=Provider.ANTHROPIC), KEY)
     ok = {"custom_id": "a", "params": {"model": "m", "max_tokens": 5, "messages": [{}], "stream": False}}
     assert client.validate_line(ok) is None
 

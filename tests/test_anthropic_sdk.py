@@ -23,6 +23,7 @@ from anthropic.types.messages import (
 )
 
 from batchtui.sim import Simulator
+from batchtui.sim import anthropic as sim_anthropic
 from batchtui.sim.anthropic import seed_batch
 from batchtui.sim.faults import FaultConfig
 from batchtui.sim.world import Plan
@@ -198,6 +199,13 @@ def test_create_errors_the_sdk_understands(sim, host):
     assert "item-0" in info.value.body["error"]["message"]
 
 
+def test_a_body_over_the_size_limit_is_413(sim, host, monkeypatch):
+    monkeypatch.setattr(sim_anthropic, "MAX_BODY_BYTES", 2_000)
+    with pytest.raises(anthropic.ContentTooLargeError) as info:
+        sdk(host).messages.batches.create(requests=requests(40))
+    assert info.value.body["error"]["type"] == "request_too_large"
+
+
 def test_bearer_auth_and_refused_keys(sim, ws, host):
     # The 2.x SDK's bearer form reaches the same workspace as x-api-key.
     made = sdk(host).messages.batches.create(requests=requests(1))
@@ -211,7 +219,8 @@ def test_bearer_auth_and_refused_keys(sim, ws, host):
 
 @pytest.mark.parametrize("kind, error", [
     ("429", anthropic.RateLimitError),
-    ("529", anthropic.InternalServerError),
+    ("529", anthropic.OverloadedError),
+    ("503", anthropic.ServiceUnavailableError),
     ("500", anthropic.InternalServerError),
 ])
 def test_injected_faults_reach_the_sdk_as_its_own_errors(sim, ws, host, kind, error):
@@ -219,5 +228,5 @@ def test_injected_faults_reach_the_sdk_as_its_own_errors(sim, ws, host, kind, er
     with pytest.raises(error) as info:
         sdk(host).messages.batches.list()
     assert info.value.status_code == int(kind)
-    if kind in ("429", "529"):
+    if kind in ("429", "503", "529"):
         assert info.value.response.headers["retry-after"] == "4"
