@@ -22,6 +22,6 @@ def test_provider_timestamps(value, expected):
     assert parse_time(value) == expected
 
 
-@pytest.mark.parametrize("value", [None, "", "yesterday", {}, [], True, "2026-13-40T00:00:00Z"])
+@pytest.mark.parametrize("value", [None, "", "yesterday", {}, [], True, "2026-13-40T00:00:00Z", "²", "١٢٣"])
 def test_bad_or_missing_timestamps_are_none(value):
     assert parse_time(value) is None

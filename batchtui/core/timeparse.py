@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_FRACTION = re.compile(r"(\.\d{1,9})")
+_FRACTION = re.compile(r"(\.[0-9]{1,9})")
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²" and other digits int() refuses
 
 
 def parse_time(value: object) -> datetime | None:
@@ -23,7 +24,7 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if text.isdigit():
+    if _DIGITS.fullmatch(text):
         return parse_time(int(text))
     # datetime only takes microseconds: keep six of Google's nine fractional digits.
     text = _FRACTION.sub(lambda m: m.group(1)[:7], text, count=1)
