@@ -173,14 +173,6 @@ def _int(value: object) -> int | None:
     return None
 
 
-def _time(value: object) -> datetime | None:
-    # parse_time raises on a few odd digit strings ("²" passes isdigit); for us that is "unreadable".
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -189,9 +181,9 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _first_time(obj: dict[str, Any], *names: str) -> datetime | None:
+def _firstparse_time(obj: dict[str, Any], *names: str) -> datetime | None:
     for name in names:
-        moment = _time(obj.get(name))
+        moment = parse_time(obj.get(name))
         if moment is not None:
             return moment
     return None
@@ -257,14 +249,14 @@ def to_batch(obj: Any, *, account: Account) -> Batch:
     batch_id = _str(obj.get("id"))
     if batch_id is None:
         raise ProtocolError("a batch object without an id", account=account.name)
-    created = _time(obj.get("created_at"))
+    created = parse_time(obj.get("created_at"))
     if created is None:
         raise ProtocolError(f"batch {batch_id} has no readable created_at", account=account.name)
     raw_status = obj.get("status")
     status = unified_status(raw_status)
-    ended = _time(obj.get(_ENDED_FIELD[status])) if status in _ENDED_FIELD else None
+    ended = parse_time(obj.get(_ENDED_FIELD[status])) if status in _ENDED_FIELD else None
     if ended is None and status.is_terminal:
-        ended = _first_time(obj, *_ENDED_FIELDS)  # a clone stamping only completed_at
+        ended = _firstparse_time(obj, *_ENDED_FIELDS)  # a clone stamping only completed_at
     files = tuple(
         ResultFile(kind=kind, ref=ref)
         for kind, ref in (("results", _str(obj.get("output_file_id"))), ("errors", _str(obj.get("error_file_id"))))
@@ -278,14 +270,14 @@ def to_batch(obj: Any, *, account: Account) -> Batch:
         provider_status=raw_status if isinstance(raw_status, str) else "",
         created_at=created,
         ended_at=ended,
-        expires_at=_first_time(obj, "expires_at", "job_deadline"),
+        expires_at=_firstparse_time(obj, "expires_at", "job_deadline"),
         model=_str(obj.get("model")) or _str(obj.get("model_id")),
         counts=counts_of(obj),
         endpoint=_str(obj.get("endpoint")),
         metadata=metadata_of(obj.get("metadata")),
-        in_progress_at=_time(obj.get("in_progress_at")),
-        finalizing_at=_time(obj.get("finalizing_at")),
-        cancel_requested_at=_time(obj.get("cancelling_at")),
+        in_progress_at=parse_time(obj.get("in_progress_at")),
+        finalizing_at=parse_time(obj.get("finalizing_at")),
+        cancel_requested_at=parse_time(obj.get("cancelling_at")),
         input_ref=_str(obj.get("input_file_id")),
         result_files=files,
         errors=errors_of(obj),
