@@ -181,7 +181,7 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _firstparse_time(obj: dict[str, Any], *names: str) -> datetime | None:
+def _first_time(obj: dict[str, Any], *names: str) -> datetime | None:
     for name in names:
         moment = parse_time(obj.get(name))
         if moment is not None:
@@ -256,7 +256,7 @@ def to_batch(obj: Any, *, account: Account) -> Batch:
     status = unified_status(raw_status)
     ended = parse_time(obj.get(_ENDED_FIELD[status])) if status in _ENDED_FIELD else None
     if ended is None and status.is_terminal:
-        ended = _firstparse_time(obj, *_ENDED_FIELDS)  # a clone stamping only completed_at
+        ended = _first_time(obj, *_ENDED_FIELDS)  # a clone stamping only completed_at
     files = tuple(
         ResultFile(kind=kind, ref=ref)
         for kind, ref in (("results", _str(obj.get("output_file_id"))), ("errors", _str(obj.get("error_file_id"))))
@@ -270,7 +270,7 @@ def to_batch(obj: Any, *, account: Account) -> Batch:
         provider_status=raw_status if isinstance(raw_status, str) else "",
         created_at=created,
         ended_at=ended,
-        expires_at=_firstparse_time(obj, "expires_at", "job_deadline"),
+        expires_at=_first_time(obj, "expires_at", "job_deadline"),
         model=_str(obj.get("model")) or _str(obj.get("model_id")),
         counts=counts_of(obj),
         endpoint=_str(obj.get("endpoint")),
