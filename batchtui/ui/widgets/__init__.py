@@ -1,0 +1,1 @@
+"""Small widgets and the cell renderers of the dashboard's screens."""

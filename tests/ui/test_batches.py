@@ -1,0 +1,364 @@
+"""The home screen: ledger first then live, keyed diffs, one handled update per poll cycle,
+sorting, filters, totals, account health, notices and the interface the other screens use."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from textual import events
+
+from batchtui.core.config import Settings, UiSettings
+from batchtui.core.models import Status
+from batchtui.core.polling import AccountStatus, Health, PollUpdate
+from batchtui.demo import demo_engine
+from batchtui.ui.app import make_app
+from batchtui.ui.messages import BatchesUpdated
+from batchtui.ui.screens.batches import BatchesScreen
+from batchtui.ui.screens.help import HelpScreen
+from batchtui.ui.widgets.batch_table import BatchTable, row_key
+from batchtui.ui.widgets.cells import same
+
+from .conftest import NO_TIMER_SPEED, SIZE, START, Recorder, names, text_of
+
+
+@pytest.fixture(autouse=True)
+def no_repaint_timer(monkeypatch):
+    # The ages repaint every few real seconds; here only the tests move time.
+    monkeypatch.setattr("batchtui.ui.screens.batches.TICK_SECONDS", 1e6)
+
+
+def table_of(app) -> BatchTable:
+    return app.screen.query_one(BatchTable)
+
+
+async def test_first_paint_shows_the_ledger_before_any_poll(known):
+    engine, sim = known
+    ledger_keys = {b.key for b in engine.ledger.batches()}
+    assert ledger_keys
+    rec = Recorder()
+    shown_when_first_poll_arrived: list[set] = []
+    app = make_app(engine, clock=sim.clock.datetime)
+
+    def hook(message) -> None:
+        if isinstance(message, BatchesUpdated) and not shown_when_first_poll_arrived:
+            shown_when_first_poll_arrived.append(set(table_of(app).shown))
+        rec(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook):
+        await rec.polled(names(engine), 1)
+    assert shown_when_first_poll_arrived == [ledger_keys]
+    kinds = [type(m) for m in rec.messages]
+    assert kinds.index(events.Ready) < kinds.index(BatchesUpdated)  # polling began after the first frame
+
+
+async def test_without_polling_the_table_is_the_ledger_and_no_worker_runs(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert set(table_of(app).shown) == {b.key for b in engine.ledger.batches()}
+        assert not [w for w in app.workers if w.group.startswith("poll")]
+        assert app.poller is None
+
+
+async def test_a_poll_updates_only_changed_cells_and_the_cursor_stays_on_its_batch(demo, monkeypatch):
+    engine, sim = demo
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime)
+    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+        await rec.polled(names(engine), 1)
+        table = table_of(app)
+        target = next(k for k in table.order()[8:] if app.batches[k].is_terminal)
+        table.select(target)
+        await pilot.pause()
+        index_before = table.cursor_row
+        on_screen_before = table.cursor_row - round(table.scroll_y)
+        cells_before = {key: table.get_row(row_key(key)) for key in table.shown}
+
+        writes: list[tuple[str, str, object]] = []
+        real_update = table.update_cell
+
+        def update_cell(row, column, value, *, update_width=False):
+            writes.append((str(row), str(column), value))
+            real_update(row, column, value, update_width=update_width)
+
+        monkeypatch.setattr(table, "update_cell", update_cell)
+        monkeypatch.setattr(table, "clear", lambda *a, **k: pytest.fail("the table was cleared"))
+
+        sim.clock.advance(15 * 60)
+        await pilot.press("r")
+        await rec.polled(names(engine), 2)
+        await pilot.pause()
+
+        changed = {b.key for m in rec.of(BatchesUpdated) for u in m.updates if u.cycle == 2 for b in u.changed}
+        new_rows = set(table.shown) - set(cells_before)
+        assert new_rows, "the scenario creates batches between the two polls"
+        assert changed - new_rows, "and moves running ones along"
+        # Every cell written belongs to a batch that changed, and really differs.
+        for row, column, value in writes:
+            key = next(k for k in table.shown if row_key(k) == row)
+            assert key in changed
+            assert not same(cells_before[key][[c.key.value for c in table.ordered_columns].index(column)], value)
+        # Rows of unchanged batches hold the very same cell objects: nothing was re-rendered.
+        for key, before in cells_before.items():
+            if key not in changed:
+                assert all(a is b for a, b in zip(before, table.get_row(row_key(key))))
+        # The new batches are the newest, so they went on top and the cursor moved with its batch.
+        assert table.selected_key() == target
+        assert table.cursor_row == index_before + len(new_rows)
+        await pilot.pause()
+        # Scrolled along with it, as far as the table can scroll, so it stays where it was seen.
+        assert round(table.scroll_y) == min(table.cursor_row - on_screen_before, round(table.max_scroll_y))
+        assert table.scroll_y > 0
+
+
+async def test_exactly_one_update_is_handled_per_poll_cycle_per_account(demo):
+    engine, sim = demo
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime)
+    accounts = names(engine)
+    async with app.run_test(size=SIZE, message_hook=rec):
+        await rec.polled(accounts, 1)
+        for cycle in (2, 3):
+            sim.clock.advance(5 * 60)
+            app.poll_now()
+            await rec.polled(accounts, cycle)
+    handled = Counter(rec.cycles())
+    assert set(handled) == {(a, c) for a in accounts for c in (1, 2, 3)}
+    assert set(handled.values()) == {1}
+    # A burst may share one message, never split or repeat one.
+    assert len(rec.of(BatchesUpdated)) <= len(handled)
+
+
+def test_coalescing_folds_the_older_updates_into_the_newer_message():
+    def update(account: str, cycle: int) -> PollUpdate:
+        return PollUpdate(account, (), AccountStatus(account, Health.OK), cycle)
+
+    older = BatchesUpdated((update("a", 1), update("b", 1)))
+    newer = BatchesUpdated((update("a", 2),))
+    assert older.can_replace(newer)
+    assert [(u.account, u.cycle) for u in newer.updates] == [("a", 1), ("b", 1), ("a", 2)]
+    assert not older.can_replace(events.Key("x", "x"))
+
+
+async def test_sorting_by_key_by_header_and_reversed(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        created = [app.batches[k].created_at for k in table.order()]
+        assert created == sorted(created, reverse=True)  # newest first
+
+        while table.sort_column != "failed":
+            await pilot.press("S")
+        failed = [app.batches[k].counts.failed for k in table.order()]
+        known_values = [f for f in failed if f is not None]
+        assert known_values == sorted(known_values)
+        assert failed[len(known_values):] == [None] * (len(failed) - len(known_values))  # unknown last
+
+        await pilot.press("I")
+        failed = [app.batches[k].counts.failed for k in table.order()]
+        known_values = [f for f in failed if f is not None]
+        assert known_values == sorted(known_values, reverse=True)
+
+        # A click on the Cost header sorts by cost; a second click reverses.
+        x = sum(c.get_render_width(table) for c in table.ordered_columns[:8]) + 2
+        await pilot.click(BatchTable, offset=(x, 0))
+        assert table.sort_column == "cost" and not table.sort_reverse
+        costs = [app.batches[k].cost.usd for k in table.order() if app.batches[k].cost and app.batches[k].cost.usd is not None]
+        assert costs == sorted(costs)
+        await pilot.click(BatchTable, offset=(x, 0))
+        assert table.sort_reverse
+
+
+async def test_text_filter_and_quick_filters(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        everything = set(app.batches)
+
+        await pilot.press("slash", *"claude")
+        expected = {k for k, b in app.batches.items()
+                    if any("claude" in (s or "").lower() for s in (b.account, b.id, b.model, b.name, b.status.value))}
+        assert expected and set(table.shown) == expected
+        assert "(filtered)" in text_of(app, "#totals")
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert table.has_focus and set(table.shown) == expected
+
+        await pilot.press("escape")
+        assert set(table.shown) == everything
+
+        await pilot.press("x")  # active only
+        assert set(table.shown) == {k for k, b in app.batches.items() if not b.is_terminal}
+        await pilot.press("x")  # then one status at a time, in lifecycle order
+        assert set(table.shown) == {k for k, b in app.batches.items() if b.status is Status.VALIDATING}
+        await pilot.press("escape")
+
+        await pilot.press("p")  # first stop: a provider with several accounts
+        providers = {app.batches[k].provider.value for k in table.shown}
+        assert providers == {"openai"}
+        assert {k[0] for k in table.shown} == {"acme-prod", "acme-research"}
+        stops = 0
+        while not (table.shown and {k[0] for k in table.shown} == {"gemini-lab"}):
+            await pilot.press("p")
+            stops += 1
+            assert stops < 10
+        assert set(table.shown) == {k for k in everything if k[0] == "gemini-lab"}
+
+
+async def test_totals_count_statuses_and_sum_cost_today_and_this_month(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = text_of(app, "#totals")
+    batches = list(app.batches.values())
+    for status in Status:
+        n = sum(b.status is status for b in batches)
+        if n:
+            assert f"{n:,} {status.value.replace('_', ' ')}" in text
+    priced = [b for b in batches if b.cost and b.cost.usd is not None]
+    today = sum(b.cost.usd for b in priced if b.created_at.date() == START.date())
+    month = sum(b.cost.usd for b in priced if (b.created_at.year, b.created_at.month) == (START.year, START.month))
+    assert month != today  # the scenario has batches from earlier this month, and last month
+    assert f"${today:,.2f}" in text
+    assert f"${month:,.2f}" in text
+
+
+async def test_a_refused_key_shows_auth_error_while_the_other_accounts_update(demo):
+    engine, sim = demo
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime)
+    async with app.run_test(size=SIZE, message_hook=rec):
+        await rec.polled(names(engine), 1)
+        statuses = app.account_statuses
+        assert statuses["old-intern-key"].health is Health.AUTH_ERROR
+        assert all(s.health is Health.OK for name, s in statuses.items() if name != "old-intern-key")
+        strip = text_of(app, "#health")
+        assert "old-intern-key auth error" in strip
+        assert statuses["old-intern-key"].last_error.removeprefix("old-intern-key: ") in strip
+
+        sim.clock.advance(20 * 60)
+        app.poll_now()
+        await rec.polled(names(engine), 2)
+        changed_accounts = {u.account for m in rec.of(BatchesUpdated) for u in m.updates if u.cycle == 2 and u.changed}
+        assert {"acme-prod", "claude-team", "gemini-lab"} <= changed_accounts
+        assert app.account_statuses["old-intern-key"].health is Health.AUTH_ERROR
+
+
+async def test_notices_when_a_batch_ends_but_not_at_start_up(known, notes, monkeypatch):
+    engine, sim = known
+    bells: list[bool] = []
+    sim.clock.advance(5 * 60)  # three batches end while the dashboard is closed: no toast for those
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime)
+    monkeypatch.setattr(app, "bell", lambda: bells.append(True))
+    async with app.run_test(size=SIZE, message_hook=rec):
+        await rec.polled(names(engine), 1)
+        startup_transitions = [u for m in rec.of(BatchesUpdated) for u in m.updates if u.changed]
+        assert [b for u in startup_transitions for b in u.changed if b.is_terminal]
+        assert not [n for n in notes if n[1] in ("Batch ended", "More failures") or "batches changed" in n[1]]
+        assert not bells
+
+        before = dict(app.batches)
+        sim.clock.advance(25 * 60)
+        app.poll_now()
+        await rec.polled(names(engine), 2)
+        ended = {k for k, b in app.batches.items() if k in before and not before[k].is_terminal and b.is_terminal}
+        assert ended, "the scenario ends batches in these 25 minutes"
+        toasts = [n for n in notes if n[1] in ("Batch ended", "More failures") or "batches changed" in n[1]]
+        assert toasts and all(markup is False for _, _, _, markup in toasts)
+        text = "\n".join(message for message, *_ in toasts)
+        assert all(batch_id in text for _, batch_id in ended)
+        assert bells
+
+        shown = len(toasts)
+        app.poll_now()  # nothing new happens: nothing is announced twice
+        await rec.polled(names(engine), 3)
+        assert len([n for n in notes if n[1] in ("Batch ended", "More failures") or "batches changed" in n[1]]) == shown
+
+
+async def test_remove_and_add_account_stop_and_start_its_poll(demo):
+    engine, sim = demo
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime)
+    account = engine.settings.account("gemini-lab")
+    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+        await rec.polled(names(engine), 1)
+        signals: list = []
+        app.statuses_changed.subscribe(app, signals.append, immediate=True)
+        app.remove_account("gemini-lab")
+        await pilot.pause()
+        table = table_of(app)
+        assert not [k for k in table.shown if k[0] == "gemini-lab"]
+        assert "gemini-lab" not in app.account_statuses and signals
+        running = [w for w in app.workers if w.group == "poll:gemini-lab" and w.is_running]
+        assert not running
+
+        app.add_account(account)
+        assert app.account_statuses["gemini-lab"].health is Health.PENDING
+        await rec.until(lambda: rec.cycles().count(("gemini-lab", 1)) == 2)
+        assert [k for k in table.shown if k[0] == "gemini-lab"]
+        assert app.account_statuses["gemini-lab"].health is Health.OK
+
+
+async def test_keys_are_remapped_from_the_config_keymap(tmp_path):
+    # A bare name is ours ("fetch" is batchtui.fetch); a full id works too.
+    settings = Settings(ui=UiSettings(keymap={"fetch": "F", "batchtui.copy_id": "ctrl+y"}))
+    engine, sim = demo_engine(tmp_path / "home", speed=NO_TIMER_SPEED, start=START.timestamp(), manual_clock=True,
+                              settings=settings)
+    app = make_app(engine, clock=sim.clock.datetime)
+    rec = Recorder()
+    try:
+        async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+            await rec.polled(names(engine), 1)
+            table = table_of(app)
+            table.select(next(k for k in table.order() if app.batches[k].result_files))
+            await pilot.pause()
+            actions = {key: active.binding.action for key, active in app.screen.active_bindings.items()}
+            assert actions.get("F") == "fetch" and actions.get("f") != "fetch"
+            assert actions.get("ctrl+y") == "copy_id" and "y" not in actions
+            await pilot.press("ctrl+y")
+            assert app.clipboard == table.selected_key()[1]
+    finally:
+        await engine.aclose()
+        engine.close_ledger()
+
+
+async def test_help_lists_the_keys_that_apply(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        fetchable = next(k for k in table.order() if app.batches[k].result_files)
+        table.select(fetchable)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app, "#help-keys")
+        assert "Download the selected batch's results" in text
+        assert "Poll every account now" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, BatchesScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_ages_move_with_the_clock_on_repaint(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        key = table.order()[0]
+        age = table.get_cell(row_key(key), "age").plain
+        sim.clock.advance(3 * 3600)
+        app.screen.repaint()
+        later = table.get_cell(row_key(key), "age").plain
+        assert later != age
+        assert sim.clock.datetime() - app.batches[key].created_at > timedelta(hours=3)
