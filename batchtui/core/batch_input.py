@@ -64,6 +64,9 @@ def read_batch_file(
         except (ValueError, UnicodeDecodeError) as exc:
             problems.append((line_no, f"not valid JSON ({_short(exc)})"))
             continue
+        except RecursionError:  # json gives up past ~1,000 levels of nesting
+            problems.append((line_no, "not valid JSON (nested too deeply)"))
+            continue
         if not isinstance(obj, dict):
             problems.append((line_no, f"expected a JSON object, got {type(obj).__name__}"))
             continue

@@ -188,6 +188,8 @@ def parse_settings(text: str, source: Path) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error(str(exc), text, source)) from None
+    except RecursionError:  # tomllib gives up past a few hundred levels of nested arrays or tables
+        raise ConfigError(f"{source}: invalid TOML: nested too deeply") from None
     locator = _LineLocator(text)
     secrets = list(_key_like_entries(raw))
     if secrets:

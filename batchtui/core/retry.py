@@ -133,7 +133,7 @@ def _index_lines(client, raw_lines) -> dict[str, bytes]:
             continue
         try:
             obj = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(obj, dict):
             cid = client.request_custom_id(obj)

@@ -39,6 +39,10 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # batch that was made.
 CREATE_SAFE_RETRY_STATUSES = frozenset({408, 429, 503, 529})
 MAX_ERROR_TEXT = 2_000  # a provider may send a 10 MB error message; we keep its start
+# Provider objects nest about a dozen levels. Far deeper is a broken or hostile server: pydantic
+# cannot serialise past 255 levels (the ledger would fail on that batch at every poll), and the
+# json module gives up (RecursionError) at about 1,000.
+MAX_JSON_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def parse_error_body(response: httpx.Response) -> ParsedError:
     try:
         # Error bodies can be huge (a 10 MB message); parsing is still cheap at that size.
         body = json.loads(response.content or b"null") if len(response.content) <= 50_000_000 else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         body = None
     if not isinstance(body, dict):
         # An HTML 502 page from a proxy, or plain text.
@@ -227,7 +231,7 @@ class Transport:
         """Decode a 2xx JSON body; a non-JSON 200 is a ProtocolError, not a crash."""
         try:
             body = response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ProtocolError(
                 f"expected JSON from {response.request.url.path}, got {response.headers.get('content-type', 'no content type')}",
                 account=self.account,
@@ -235,7 +239,14 @@ class Transport:
             ) from None
         if not isinstance(body, dict):
             raise ProtocolError("expected a JSON object", account=self.account, status_code=response.status_code)
+        self.check_depth(body, response)
         return body
+
+    def check_depth(self, body: Any, response: httpx.Response) -> None:
+        if nested_deeper_than(body, MAX_JSON_DEPTH):
+            raise ProtocolError(
+                f"the answer from {response.request.url.path} is nested more than {MAX_JSON_DEPTH} levels deep; "
+                "not read", account=self.account, status_code=response.status_code)
 
     @asynccontextmanager
     async def stream(self, method: str, url: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
@@ -328,6 +339,20 @@ class Transport:
     def _report(self, status: int | None, text: str) -> None:
         if self.on_error is not None:
             self.on_error(status, text)
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether decoded JSON nests lists or objects more than `limit` levels (without recursing)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _maybe_sent(exc: httpx.TransportError) -> bool:

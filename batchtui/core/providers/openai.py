@@ -128,8 +128,9 @@ class OpenAIClient(ProviderClient):
         response = await self.http.request("GET", "/batches")
         try:
             body = response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ProtocolError("the batch list is not JSON", account=self.account.name) from None
+        self.http.check_depth(body, response)
         data = body if style is ListStyle.ARRAY and isinstance(body, list) else (
             body.get("data") if isinstance(body, dict) else None)
         if not isinstance(data, list):

@@ -1,0 +1,1 @@
+"""Reliability and security tests (issue 6): faults, crash safety, hostile input, secrets."""
