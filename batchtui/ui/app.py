@@ -69,7 +69,8 @@ class BatchtuiApp(BatchOperations, App[int]):
         self.poll_enabled = poll
         self.demo = demo  # theming reads it: the demo never writes the user's config
         if demo:
-            self.sub_title = "DEMO · simulated accounts"
+            self.title = "batchtui DEMO"
+            self.sub_title = "simulated accounts, no keys"
         names = self.account_names()
         # The ledger's last known state, read before the first paint (one local SQLite read).
         self.batches: dict[BatchKey, Batch] = {b.key: b for b in engine.ledger.batches() if b.account in names}

@@ -8,6 +8,7 @@ are closed in it after the app exits.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,14 @@ async def _run(engine: Engine, **kw) -> int:
     from batchtui.ui.app import make_app
 
     app = make_app(engine, **kw)
+    loop = asyncio.get_running_loop()
+    # A terminal closed or a `kill`: leave like `q` does, so the clients close and the demo's
+    # temporary directory is removed.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, app.exit)
+        except (NotImplementedError, RuntimeError, ValueError):  # not on this platform / thread
+            pass
     try:
         await app.run_async()
     finally:

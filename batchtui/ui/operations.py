@@ -32,7 +32,7 @@ else:
 
 
 def _label(batch: Batch) -> str:
-    return f"{printable(batch.account)} {printable(short_id(batch.id))}"
+    return f"{printable(batch.account)} {short_id(printable(batch.id))}"
 
 
 class BatchOperations(_Base):

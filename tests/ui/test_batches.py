@@ -362,3 +362,21 @@ async def test_ages_move_with_the_clock_on_repaint(known):
         later = table.get_cell(row_key(key), "age").plain
         assert later != age
         assert sim.clock.datetime() - app.batches[key].created_at > timedelta(hours=3)
+
+
+def test_the_dashboard_refuses_a_broken_config_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    from batchtui.ui.launch import run_dashboard
+
+    monkeypatch.setenv("BATCHTUI_HOME", str(tmp_path))
+    (tmp_path / "config.toml").write_text("[ui]\nbell = 'loud'\n")
+    assert run_dashboard() == 1
+    err = capsys.readouterr().err
+    assert "config.toml" in err and "bell" in err and "Traceback" not in err
+
+
+async def test_the_demo_says_so_in_the_title(demo):
+    engine, sim = demo
+    app = make_app(engine, clock=sim.clock.datetime, poll=False, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "DEMO" in app.title

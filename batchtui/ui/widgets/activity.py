@@ -23,7 +23,7 @@ Downloads = Mapping[BatchKey, tuple[str, int]]  # key -> (file kind, bytes so fa
 def download_label(key: BatchKey, kind: str, size: int) -> Text:
     text = Text("Fetching ")
     text.append(printable(key[0]), style="bold")
-    text.append(" " + printable(short_id(key[1])))
+    text.append(" " + short_id(printable(key[1])))
     text.append(f"  {kind} {humanize.naturalsize(size, binary=True)}", style="dim")
     return text
 
@@ -31,21 +31,22 @@ def download_label(key: BatchKey, kind: str, size: int) -> Text:
 class ActivityBar(Vertical):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self._rows: dict[BatchKey, tuple[Label, ProgressBar]] = {}
+        self._rows: dict[BatchKey, tuple[Horizontal, Label]] = {}
 
     def on_mount(self) -> None:
         self.display = False
 
     def show(self, downloads: Downloads) -> None:
         for key in [k for k in self._rows if k not in downloads]:
-            label, _ = self._rows.pop(key)
-            label.parent.remove()
+            row, _ = self._rows.pop(key)
+            row.remove()
         for key, (kind, size) in downloads.items():
             if key in self._rows:
-                self._rows[key][0].update(download_label(key, kind, size))
+                self._rows[key][1].update(download_label(key, kind, size))
                 continue
             label = Label(download_label(key, kind, size), classes="activity-label")
-            bar = ProgressBar(total=None, show_eta=False, show_percentage=False)
-            self._rows[key] = (label, bar)
-            self.mount(Horizontal(label, bar, classes="activity-row"))
+            row = Horizontal(label, ProgressBar(total=None, show_eta=False, show_percentage=False),
+                             classes="activity-row")
+            self._rows[key] = (row, label)
+            self.mount(row)
         self.display = bool(self._rows)

@@ -75,7 +75,8 @@ def account_cell(batch: Batch) -> KeyCell:
 
 
 def id_cell(batch: Batch) -> Text:
-    return Text(printable(short_id(batch.id)))
+    # Escaped first, then shortened: the column's width is for what is shown.
+    return Text(short_id(printable(batch.id)))
 
 
 def status_cell(batch: Batch, colors: Mapping[str, str]) -> Text:
