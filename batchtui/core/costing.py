@@ -17,7 +17,13 @@ if TYPE_CHECKING:
 
 
 def attach_cost(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Batch:
-    return batch.with_cost(cost_of(batch, prices, analysis))
+    batch = batch.with_cost(cost_of(batch, prices, analysis))
+    if batch.model is None and analysis is not None:
+        # Anthropic's batch object names no model; its results do (one per request).
+        models = [m for m in analysis.usage_by_model if m != "unknown"]
+        if models:
+            batch = batch.model_copy(update={"model": models[0] if len(models) == 1 else f"{models[0]} +{len(models) - 1}"})
+    return batch
 
 
 def cost_of(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Cost:

@@ -46,10 +46,20 @@ def notices_for(old: Batch | None, new: Batch) -> list[Notice]:
         detail = f", {failed:,} failed" if failed else ""
         out.append(Notice(new.account, new.id, "ended", severity,
                           f"{new.account}: batch {new.id} {new.status.value}{detail}"))
-    elif not new.is_terminal and (new.counts.failed or 0) > (old.counts.failed or 0):
+    elif not new.is_terminal and _failures_worth_saying(old.counts.failed or 0, new.counts.failed or 0):
         out.append(Notice(new.account, new.id, "failures", "warning",
                           f"{new.account}: batch {new.id} now has {new.counts.failed:,} failed requests"))
     return out
+
+
+def _failures_worth_saying(before: int, after: int) -> bool:
+    """The first failures, then each doubling: a batch failing steadily says so a handful of
+    times over its life, not on every poll."""
+    if after <= before:
+        return False
+    if before == 0:
+        return True
+    return after.bit_length() > before.bit_length()
 
 
 def results_expire_at(batch: Batch) -> datetime | None:
