@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from batchtui.core.accounts import Account
 from batchtui.core.errors import (
     AuthError,
+    AmbiguousCreate,
     CreateOutcomeUnknown,
     InputError,
     NotFoundError,
@@ -764,9 +765,11 @@ async def test_a_lost_create_answer_is_found_again(sim, ws):
 async def test_find_created_refuses_to_guess_between_two_candidates(sim, ws):
     async with make_client(sim) as client:
         since = sim.clock.now()
-        await client.create_batch(batch_input(5, "a"))
-        await client.create_batch(batch_input(5, "b"))
-        assert await client.find_created(batch_input(5), since=since) is None
+        a = await client.create_batch(batch_input(5, "a"))
+        b = await client.create_batch(batch_input(5, "b"))
+        with pytest.raises(AmbiguousCreate) as many:
+            await client.find_created(batch_input(5), since=since)
+        assert "2 batches of 5 requests" in str(many.value) and a.id in str(many.value) and b.id in str(many.value)
         assert await client.find_created(batch_input(9), since=since) is None
 
 

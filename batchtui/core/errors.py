@@ -69,3 +69,8 @@ class ProtocolError(ProviderError):
 class CreateOutcomeUnknown(ProviderError):
     """A create was sent but its answer was lost. The batch may exist: look for it by listing
     (never re-send blindly, that makes a duplicate batch)."""
+
+
+class AmbiguousCreate(CreateOutcomeUnknown):
+    """Looking for the batch a lost create made found several that could be it (Anthropic keeps
+    no metadata to tell them apart): taking one would be a guess, so none is taken."""

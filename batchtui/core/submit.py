@@ -16,7 +16,7 @@ from pathlib import Path
 
 from batchtui.core.accounts import Account
 from batchtui.core.batch_input import ValidatedInput, read_batch_file
-from batchtui.core.errors import BatchtuiError, CreateOutcomeUnknown
+from batchtui.core.errors import AmbiguousCreate, BatchtuiError, CreateOutcomeUnknown
 from batchtui.core.models import Batch
 from batchtui.core.providers.base import TOKEN_KEY, BatchInput
 
@@ -52,10 +52,14 @@ async def submit_validated(engine, account: Account, validated: ValidatedInput) 
         batch = await client.create_batch(batch_input)
     except CreateOutcomeUnknown as lost:
         # The answer was lost, not the request: look for the batch instead of re-sending.
-        found = await client.find_created(batch_input, since=since)
+        try:
+            found = await client.find_created(batch_input, since=since)
+            why = "no batch made by this submission was found"
+        except AmbiguousCreate as many:
+            found, why = None, many.message
         if found is None:
             raise CreateOutcomeUnknown(
-                f"{lost.message}; no batch carrying this submission's token was found, and nothing was re-sent. "
+                f"{lost.message}; {why}, and nothing was re-sent. "
                 f"Check `batchtui ls --account {account.name}` before submitting again.",
                 account=account.name) from None
         batch, recovered = found, True

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from batchtui.core.accounts import DEFAULT_BASE_URLS, Account
-from batchtui.core.errors import InputError, ProtocolError
+from batchtui.core.errors import AmbiguousCreate, InputError, ProtocolError
 from batchtui.core.models import Batch, Provider, RequestCounts, ResultFile, ResultItem, Status
 from batchtui.core.providers.anthropic_results import parse_result, wire_count
 from batchtui.core.providers.base import BatchInput, Limits, ProviderClient
@@ -108,9 +108,10 @@ class AnthropicClient(ProviderClient):
         `batch_input`, when exactly one does.
 
         Anthropic keeps no metadata, so time and size are all there is to match on. Two or
-        more candidates means we cannot tell which is ours: None, and the caller must ask the
-        user rather than guess (guessing wrong would adopt someone else's batch). The
-        comparison is exact: a caller worried about clock skew passes an earlier `since`.
+        more candidates means we cannot tell which is ours: AmbiguousCreate names them, and the
+        caller must ask the user rather than guess (guessing wrong would adopt someone else's
+        batch). The comparison is exact: a caller worried about clock skew passes an earlier
+        `since`.
         """
         wanted = len(batch_input.lines)
         matches: list[Batch] = []
@@ -121,7 +122,13 @@ class AnthropicClient(ProviderClient):
                     break
                 if batch.counts.total == wanted:
                     matches.append(batch)
-        return matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            shown = ", ".join(b.id for b in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise AmbiguousCreate(
+                f"{len(matches)} batches of {wanted:,} requests were created since this submission began "
+                f"({shown}); Anthropic keeps no metadata to tell which one it made, so none is taken for it",
+                account=self.account.name)
+        return matches[0] if matches else None
 
     # -- results ---------------------------------------------------------------------------
 

@@ -140,7 +140,8 @@ class ProviderClient(abc.ABC):
 
     @abc.abstractmethod
     async def find_created(self, batch_input: BatchInput, *, since: float) -> Batch | None:
-        """After a lost create answer: the batch this input made, if the provider has it."""
+        """After a lost create answer: the batch this input made, if the provider has it.
+        Raises AmbiguousCreate when several batches could be it and nothing tells them apart."""
 
     @abc.abstractmethod
     def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
