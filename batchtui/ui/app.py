@@ -112,12 +112,19 @@ class BatchtuiApp(BatchOperations, App[int]):
             for account in self.engine.settings.accounts:
                 self._start_poll(account)
 
-    def _start_poll(self, account: Account) -> None:
+    def _start_poll(self, account: Account, *, new_client: bool = False) -> None:
         assert self.poller is not None
         # Exclusive within the account's own group: a restarted loop replaces the old one, and
         # one account's loop never touches another's.
-        self.run_worker(self.poller.run(account), name=f"poll {account.name}", group=f"poll:{account.name}",
-                        exclusive=True, exit_on_error=False, description=f"Poll {account.name}")
+        self.run_worker(self._poll(account, new_client), name=f"poll {account.name}",
+                        group=f"poll:{account.name}", exclusive=True, exit_on_error=False,
+                        description=f"Poll {account.name}")
+
+    async def _poll(self, account: Account, new_client: bool) -> None:
+        assert self.poller is not None
+        if new_client:  # an edited account (new key or URL): the old client goes first
+            await self.engine.drop_client(account.name)
+        await self.poller.run(account)
 
     def _post_update(self, update: PollUpdate) -> None:
         self.post_message(BatchesUpdated((update,)))
@@ -205,13 +212,13 @@ class BatchtuiApp(BatchOperations, App[int]):
         if account not in self.engine.settings.accounts:
             base = settings_without_account(self.engine.settings, account.name) if replaced else self.engine.settings
             self.engine.settings = settings_with_account(base, account)
-        if replaced:  # edited: a new key or base URL needs a new client
-            self._drop_client(account.name)
         self.account_statuses[account.name] = AccountStatus(account.name, Health.PENDING)
         self.statuses_changed.publish(dict(self.account_statuses))
         if self.poller is not None:
             self.poller.forget(account.name)
-            self._start_poll(account)
+            self._start_poll(account, new_client=replaced)  # edited: a new key or URL needs a new client
+        elif replaced:
+            self._drop_client(account.name)
 
     def remove_account(self, name: str) -> None:
         """Stop watching an account (the accounts screen removed it from config and keyring)."""
@@ -233,8 +240,6 @@ class BatchtuiApp(BatchOperations, App[int]):
     def submitted(self, batch: Batch) -> None:
         """A batch the submit screen (or a retry) created: show it now, poll its account soon."""
         self.apply_batches([batch])
-        if self.poller is not None:
-            self.poller.known(batch.account).setdefault(batch.id, batch)
         self.poll_now(batch.account)
 
     def _drop_client(self, name: str) -> None:

@@ -380,3 +380,48 @@ async def test_the_demo_says_so_in_the_title(demo):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "DEMO" in app.title
+
+
+def test_cells_say_finalizing_processing_and_estimates_as_they_are():
+    from batchtui.core.models import Batch, Cost, Provider, RequestCounts
+    from batchtui.ui.widgets import cells
+
+    colors = {s.value: f"color({i})" for i, s in enumerate(Status)}
+
+    def batch(status: Status, counts: RequestCounts, cost: Cost | None = None) -> Batch:
+        return Batch(account="a", provider=Provider.OPENAI, id="b", status=status, provider_status=status.value,
+                     created_at=START, counts=counts, cost=cost)
+
+    finalizing = batch(Status.FINALIZING, RequestCounts(total=10, succeeded=9, failed=1))
+    assert cells.status_cell(finalizing, colors).plain == "finalizing"
+    bar = cells.progress_cell(finalizing, colors)
+    assert "10/10" in bar.plain
+    assert {str(span.style) for span in bar.spans} == {colors["finalizing"]}  # never the completed colour
+
+    frozen = batch(Status.IN_PROGRESS, RequestCounts(total=1500, processing=1500, live=False))
+    assert cells.progress_cell(frozen, colors).plain == "1,500 processing"
+
+    assert cells.cost_cell(batch(Status.IN_PROGRESS, RequestCounts(), Cost(usd=2.5, estimated=True))).plain == "~$2.50"
+    assert cells.cost_cell(batch(Status.COMPLETED, RequestCounts(), Cost(reason="unpriced"))).plain == "-"
+
+
+async def test_batches_at_risk_are_flagged(known):
+    from batchtui.core.notices import risks
+
+    engine, sim = known
+    sim.clock.advance(3600)  # Anthropic keeps results 29 days; the oldest batch is 26 days and an hour old now
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        now = sim.clock.datetime()
+        batches = list(app.batches.values())
+        at_risk = {b.key: risks(b, now, [p for p in batches if p.account == b.account]) for b in batches}
+        at_risk = {k: flags for k, flags in at_risk.items() if flags}
+        assert at_risk, "the scenario has a batch whose results are about to expire"
+        for key in app.batches:
+            assert bool(table.get_cell(row_key(key), "risk").plain) == (key in at_risk)
+        key, flags = next(iter(at_risk.items()))
+        table.select(key)
+        await pilot.pause()
+        assert all(flag in text_of(app, "#row-hint") for flag in flags)

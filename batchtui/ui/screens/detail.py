@@ -79,6 +79,7 @@ class DetailScreen(BatchActions, Screen):
     def on_mount(self) -> None:
         self.app.batches_changed.subscribe(self, self._changed, immediate=True)
         self.app.activity_changed.subscribe(self, self.query_one(ActivityBar).show, immediate=True)
+        self.app.theme_changed_signal.subscribe(self, lambda _: self.paint())
         self.query_one(ActivityBar).show(self.app.downloads)
         self.paint()
         self._analyse_if_missing()
