@@ -8,6 +8,7 @@ code paths run with no network and no keyring.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,8 @@ class Engine:
     policy: RetryPolicy | None = None
     sleep: Callable[[float], Any] | None = None
     _clients: dict[str, ProviderClient] = field(default_factory=dict, repr=False)
+    # (account, parent id) of retries being sent right now: see retry.run_retry.
+    retries_in_flight: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
 
     @classmethod
     def open(cls, paths: Paths | None = None, *, settings: Settings | None = None, **kw: Any) -> Engine:

@@ -80,13 +80,32 @@ async def plan_retry(engine, account: Account, batch: Batch, *, include_request_
 
 async def run_retry(engine, plan: RetryPlan, *, force: bool = False) -> Submitted:
     account, parent = plan.account, plan.parent
+    key = (account.name, parent.id)
     if not force:
+        # The ledger learns of a child only once its create has been answered; until then, a
+        # second press (two dashboard workers, say) sees the first one here.
+        if engine.retries_in_flight[key]:
+            raise RetryRefused(
+                f"a retry of batch {parent.id} is being sent right now; two batches over the same requests "
+                f"would double-spend. Wait for it, or pass --force")
         running = [link.child_id for link in engine.ledger.children(account.name, parent.id)
                    if not _known_terminal(engine, account, link.child_id)]
         if running:
             raise RetryRefused(
                 f"batch {parent.id} already has a retry running ({running[0]}); two batches over the same "
                 f"requests would double-spend. Wait for it, or pass --force")
+    # No await between the checks above and this line: no other task can slip in between.
+    engine.retries_in_flight[key] += 1
+    try:
+        return await _send_retry(engine, plan)
+    finally:
+        engine.retries_in_flight[key] -= 1
+        if engine.retries_in_flight[key] <= 0:
+            del engine.retries_in_flight[key]
+
+
+async def _send_retry(engine, plan: RetryPlan) -> Submitted:
+    account, parent = plan.account, plan.parent
     objects = [json.loads(line) for line in plan.lines]
     label = parent.name or parent.id
     batch_input = BatchInput(lines=objects, raw_lines=plan.lines, filename=f"retry-{_tail(parent.id)}.jsonl",
