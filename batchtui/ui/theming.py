@@ -163,14 +163,32 @@ def status_color(app: App, status: str) -> str:
     theme = app.current_theme
     name = f"status-{status}"
     value = theme.variables.get(name) or derived_status_variables(theme).get(name)
-    if value is None:
-        value = theme.foreground or "default"
+    return _rich_colour(value, theme) if value else palette_color(app, "foreground")
+
+
+def palette_color(app: App, name: str) -> str:
+    """A colour of the current theme's palette ("success", "error", "foreground-muted"...) as a
+    Rich colour, for text built in Python rather than styled by TCSS."""
+    theme = app.current_theme
+    value = theme.to_color_system().generate().get(name)
+    return _rich_colour(value, theme) if value else "default"
+
+
+def _rich_colour(value: str, theme: Theme) -> str:
     if value.startswith("ansi_"):
         return value.removeprefix("ansi_")  # Rich's names for the terminal's own colours
     try:
-        return Color.parse(value).hex
+        colour = Color.parse(value)
     except ColorParseError:
         return "default"
+    if colour.a < 1:
+        # Rich has no alpha: flatten onto the theme's background.
+        background = theme.to_color_system().generate().get("background", "#000000")
+        try:
+            colour = Color.parse(background).blend(colour.with_alpha(1.0), colour.a)
+        except ColorParseError:
+            colour = colour.with_alpha(1.0)
+    return colour.hex6
 
 
 # --- loading -----------------------------------------------------------------------------------
