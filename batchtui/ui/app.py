@@ -42,9 +42,15 @@ def local_now() -> datetime:
 
 
 def keymap_from_settings(keymap: Mapping[str, str]) -> dict[str, str]:
-    """`[ui.keymap]` entries by binding id; a bare name means ours (`fetch` is `batchtui.fetch`),
-    which spares users TOML's quoting of dotted keys."""
-    return {(name if "." in name else f"batchtui.{name}"): keys for name, keys in keymap.items()}
+    """`[ui.keymap]` entries by binding id. Ours may be named without the `batchtui.` prefix
+    (`fetch = "F"`), which spares users TOML's quoting of dotted keys; the name as written is
+    kept too, so Textual's own binding ids can be remapped. Unknown ids match nothing."""
+    mapped: dict[str, str] = {}
+    for name, keys in keymap.items():
+        mapped[name] = keys
+        if not name.startswith("batchtui."):
+            mapped[f"batchtui.{name}"] = keys
+    return mapped
 
 
 class BatchtuiApp(BatchOperations, App[int]):

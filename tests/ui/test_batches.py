@@ -425,3 +425,18 @@ async def test_batches_at_risk_are_flagged(known):
         table.select(key)
         await pilot.pause()
         assert all(flag in text_of(app, "#row-hint") for flag in flags)
+
+
+async def test_a_new_theme_recolours_the_status_cells(known):
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        key = table.order()[0]
+        before = table.get_cell(row_key(key), "status").style
+        other = next(name for name in ("batchtui-light", "textual-light") if name in app.available_themes)
+        app.theme = other
+        await pilot.pause()
+        after = table.get_cell(row_key(key), "status").style
+        assert after != before and after == app.status_colors()[app.batches[key].status.value]

@@ -39,6 +39,7 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 COLUMN_LABELS = {key: label for key, label, _ in COLUMNS}
 AUTO_WIDTH = frozenset(key for key, _, width in COLUMNS if width is None)
+TIME_COLUMNS = ("age", "left", "risk")  # the only cells that change while the batch does not
 DEFAULT_SORT = "age"  # youngest first: newest batches on top
 
 Colors = Mapping[str, str]
@@ -97,6 +98,8 @@ class BatchTable(DataTable):
         self.flags: dict[BatchKey, list[str]] = {}
         self._cells: dict[BatchKey, dict[str, Text]] = {}
         self._anchor: tuple[BatchKey, int] | None = None  # (batch, its line on screen) to restore
+        self._painted_colors: Colors | None = None
+        self._order_dirty = False  # a row came, or a sort value moved: check the order
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -108,18 +111,21 @@ class BatchTable(DataTable):
         """Bring the rows in line with `batches`: every key (only=None) or just `only`."""
         keys: Iterable[BatchKey] = set(self.shown) | set(batches) if only is None else only
         now, colors = self.get_now(), self.get_colors()
+        recolor = colors != self._painted_colors  # a new theme: every coloured cell changes
+        self._painted_colors = colors
         peers = _by_account(batches.values())
         with self._keep_cursor():
             for key in keys:
                 batch = batches.get(key)
                 if batch is not None and self.row_filter(batch):
-                    self._put(batch, now, colors, peers[batch.account])
+                    self._put(batch, now, colors, peers[batch.account], recolor)
                 elif key in self.shown:
                     self._drop(key)
             self._sort_if_needed()
 
     def set_sort(self, column: str, reverse: bool) -> None:
         self.sort_column, self.sort_reverse = column, reverse
+        self._order_dirty = True
         with self._keep_cursor():
             self._sort_if_needed()
 
@@ -141,7 +147,15 @@ class BatchTable(DataTable):
 
     # -- diffing -----------------------------------------------------------------------------
 
-    def _render(self, batch: Batch, now: datetime, colors: Colors, flags: list[str]) -> dict[str, Text]:
+    def _render(self, batch: Batch, now: datetime, colors: Colors, flags: list[str],
+                only_time: bool = False) -> dict[str, Text]:
+        timed = {
+            "age": cells.age_cell(batch, now),
+            "left": cells.left_cell(batch, now, flags, colors),
+            "risk": cells.risk_cell(flags, colors),
+        }
+        if only_time:
+            return timed
         return {
             "account": cells.account_cell(batch),
             "id": cells.id_cell(batch),
@@ -149,16 +163,20 @@ class BatchTable(DataTable):
             "progress": cells.progress_cell(batch, colors),
             "failed": cells.failed_cell(batch, colors),
             "model": cells.model_cell(batch),
-            "age": cells.age_cell(batch, now),
-            "left": cells.left_cell(batch, now, flags, colors),
             "cost": cells.cost_cell(batch),
-            "risk": cells.risk_cell(flags, colors),
+            **timed,
         }
 
-    def _put(self, batch: Batch, now: datetime, colors: Colors, peers: list[Batch]) -> None:
+    def _put(self, batch: Batch, now: datetime, colors: Colors, peers: list[Batch], recolor: bool) -> None:
         key = batch.key
         flags = risks(batch, now, peers)
-        fresh = self._render(batch, now, colors, flags)
+        # The very same Batch object as last time (batches are immutable): only time moved on.
+        previous = self.shown.get(key)
+        unchanged = previous is batch and not recolor
+        fresh = self._render(batch, now, colors, flags, only_time=unchanged)
+        if previous is None or (sort_value(self.sort_column, previous, self.flags[key])
+                                != sort_value(self.sort_column, batch, flags)):
+            self._order_dirty = True
         self.shown[key], self.flags[key] = batch, flags
         old = self._cells.get(key)
         if old is None:
@@ -176,6 +194,9 @@ class BatchTable(DataTable):
         del self.shown[key], self.flags[key], self._cells[key]
 
     def _sort_if_needed(self) -> None:
+        if not self._order_dirty:
+            return
+        self._order_dirty = False
         wanted = self._sorted_keys()
         if wanted == self.order():
             return
