@@ -9,7 +9,6 @@ snapshots and the screenshot script.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from time import perf_counter
@@ -275,20 +274,16 @@ class BatchtuiApp(BatchOperations, App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def action_accounts(self) -> None:
-        self._push_optional("batchtui.ui.screens.accounts", "AccountsScreen")
+        from batchtui.ui.screens.accounts import AccountsScreen  # imported when first needed
+
+        if not isinstance(self.screen, AccountsScreen):
+            self.push_screen(AccountsScreen())
 
     def action_submit(self) -> None:
-        self._push_optional("batchtui.ui.screens.submit", "SubmitScreen")
+        from batchtui.ui.screens.submit import SubmitScreen
 
-    def _push_optional(self, module: str, name: str) -> None:
-        # These screens are written alongside this one; until they land, say so rather than crash.
-        try:
-            screen_class = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            self.notify(f"{name} is not available yet", severity="warning", markup=False)
-            return
-        if not isinstance(self.screen, screen_class):
-            self.push_screen(screen_class())
+        if not isinstance(self.screen, SubmitScreen):
+            self.push_screen(SubmitScreen())
 
 
 def make_app(engine: Engine, *, paths: Paths | None = None, clock: Callable[[], datetime] | None = None,

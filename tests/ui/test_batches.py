@@ -440,3 +440,19 @@ async def test_a_new_theme_recolours_the_status_cells(known):
         await pilot.pause()
         after = table.get_cell(row_key(key), "status").style
         assert after != before and after == app.status_colors()[app.batches[key].status.value]
+
+
+async def test_a_and_s_open_the_accounts_and_submit_screens(known):
+    from batchtui.ui.screens.accounts import AccountsScreen
+    from batchtui.ui.screens.submit import SubmitScreen
+
+    engine, sim = known
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        assert isinstance(app.screen, AccountsScreen)
+        app.pop_screen()
+        await pilot.pause()
+        await pilot.press("s")
+        assert isinstance(app.screen, SubmitScreen)
