@@ -22,6 +22,8 @@ CANCELLABLE = frozenset({Status.VALIDATING, Status.IN_PROGRESS, Status.FINALIZIN
 ACTIONS: dict[str, tuple[str, str]] = {
     "fetch": ("Fetch results", "Download the selected batch's results (and error file) to the downloads folder"),
     "retry": ("Retry failed items", "Resend the failed, expired and cancelled requests as a new batch (asks first)"),
+    "retry_all": ("Retry failed items, request errors too",
+                  "Also resend requests the provider rejected (they fail again unless fixed; asks first)"),
     "cancel_batch": ("Cancel batch", "Ask the provider to cancel the selected batch (asks first)"),
     "copy_id": ("Copy batch id", "Copy the selected batch's id to the clipboard"),
     "open_console": ("Open in the provider's console", "Open the batch's page in the provider's web console"),
@@ -30,6 +32,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
 BATCH_BINDINGS = [
     Binding("f", "fetch", "Fetch", id="batchtui.fetch", tooltip=ACTIONS["fetch"][1]),
     Binding("R", "retry", "Retry", id="batchtui.retry", tooltip=ACTIONS["retry"][1]),
+    Binding("E", "retry_all", "Retry all", id="batchtui.retry_all", tooltip=ACTIONS["retry_all"][1], show=False),
     Binding("c", "cancel_batch", "Cancel", id="batchtui.cancel", tooltip=ACTIONS["cancel_batch"][1]),
     Binding("y", "copy_id", "Copy id", id="batchtui.copy_id", tooltip=ACTIONS["copy_id"][1]),
     Binding("o", "open_console", "Console", id="batchtui.open_console", tooltip=ACTIONS["open_console"][1]),
@@ -43,7 +46,7 @@ def applies(action: str, batch: Batch | None) -> bool:
     match action:
         case "fetch":
             return bool(batch.result_files)
-        case "retry":
+        case "retry" | "retry_all":
             unfinished = (counts.failed or 0) + (counts.expired or 0) + (counts.cancelled or 0)
             return batch.is_terminal and (unfinished > 0 or batch.status is not Status.COMPLETED)
         case "cancel_batch":
@@ -73,7 +76,8 @@ class BatchActions:
         if not applies(action, batch):
             return
         assert batch is not None
-        operation = {"fetch": self.app.fetch, "retry": self.app.retry, "cancel_batch": self.app.cancel,
+        operation = {"fetch": self.app.fetch, "retry": self.app.retry, "retry_all": self.app.retry_all,
+                     "cancel_batch": self.app.cancel,
                      "copy_id": self.app.copy_id, "open_console": self.app.open_console}[action]
         operation(batch)
 
@@ -82,6 +86,9 @@ class BatchActions:
 
     def action_retry(self) -> None:
         self._run("retry")
+
+    def action_retry_all(self) -> None:
+        self._run("retry_all")
 
     def action_cancel_batch(self) -> None:
         self._run("cancel_batch")

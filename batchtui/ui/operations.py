@@ -87,13 +87,17 @@ class BatchOperations(_Base):
 
     # -- retry ------------------------------------------------------------------------------
 
-    def retry(self, batch: Batch) -> None:
-        self.run_worker(self._plan_retry(batch), name=f"plan retry {batch.account}/{batch.id}",
+    def retry(self, batch: Batch, *, include_request_errors: bool = False) -> None:
+        self.run_worker(self._plan_retry(batch, include_request_errors), name=f"plan retry {batch.account}/{batch.id}",
                         group="retry", exit_on_error=False, description=f"Retry failed items of {_label(batch)}")
 
-    async def _plan_retry(self, batch: Batch) -> None:
+    def retry_all(self, batch: Batch) -> None:
+        """Retry with request errors and blocked items too (the CLI's --include-request-errors)."""
+        self.retry(batch, include_request_errors=True)
+
+    async def _plan_retry(self, batch: Batch, include_request_errors: bool = False) -> None:
         account = self.engine.settings.account(batch.account)
-        plan = await plan_retry(self.engine, account, batch)
+        plan = await plan_retry(self.engine, account, batch, include_request_errors=include_request_errors)
         links = await asyncio.to_thread(self.engine.ledger.children, batch.account, batch.id)
         self.post_message(RetryPlanned(plan, tuple(link.child_id for link in links)))
 

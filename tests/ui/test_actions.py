@@ -7,7 +7,7 @@ import json
 
 from batchtui.core.errors import ProviderError
 from batchtui.core.fetch import analyse_results
-from batchtui.core.models import Status
+from batchtui.core.models import Outcome, Status
 from batchtui.ui.app import make_app
 from batchtui.ui.commands import BatchCommands
 from batchtui.ui.messages import CancelRequested, FetchDone, FetchProgress, RetryPlanned, RetrySent
@@ -94,6 +94,32 @@ async def test_retry_creates_a_child_batch_of_exactly_the_failed_items(known):
         assert not failed & set(summary.succeeded_ids or [])
         assert [link.child_id for link in engine.ledger.children(parent.account, parent.id)] == [child.id]
         assert (parent.account, child.id) in app.screen.query_one(BatchTable).shown
+
+
+async def test_retry_all_also_resends_request_errors(known):
+    engine, sim = known
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+        await pilot.pause()
+        key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
+        parent = app.batches[key]
+        account = engine.settings.account(parent.account)
+        await selected(app, pilot, key)
+        await pilot.press("E")
+        await rec.until(lambda: rec.of(RetryPlanned))
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await rec.until(lambda: rec.of(RetrySent))
+        child = rec.of(RetrySent)[0].submitted.batch
+        client = engine.client(account)
+        sent = [json.loads(line)["custom_id"] async for line in client.read_requests(await client.get_batch(child.id))]
+        summary = await analyse_results(engine, account, parent, record=False)
+        everything = {cid for ids in summary.ids_by_outcome.values() for cid in ids}
+        request_errors = set(summary.ids_by_outcome.get(Outcome.REQUEST_ERROR, []))
+        assert request_errors and request_errors <= set(sent)
+        assert sorted(sent) == sorted(everything)
 
 
 async def test_retry_that_cannot_go_ahead_says_why(known, notes):
@@ -190,12 +216,13 @@ async def test_footer_and_palette_offer_only_what_applies(known):
             return keys, titles
 
         keys, titles = await offered(running)
-        assert "c" in keys and "f" not in keys and "R" not in keys
+        assert "c" in keys and "f" not in keys and "R" not in keys and "E" not in keys
         assert titles == ["Cancel batch", "Copy batch id", "Open in the provider's console"]
 
         keys, titles = await offered(finished)
-        assert {"f", "R"} <= keys and "c" not in keys
-        assert titles == ["Fetch results", "Retry failed items", "Copy batch id", "Open in the provider's console"]
+        assert {"f", "R", "E"} <= keys and "c" not in keys
+        assert titles == ["Fetch results", "Retry failed items", "Retry failed items, request errors too",
+                          "Copy batch id", "Open in the provider's console"]
         searched = [hit.text async for hit in BatchCommands(app.screen).search("fetch")]
         assert searched == ["Fetch results"]
 
