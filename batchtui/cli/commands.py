@@ -139,7 +139,8 @@ async def cmd_retry(engine: Engine, args: Namespace) -> int:
         if args.json:
             render.dump(plan.as_json(None))
         else:
-            print(f"would retry {len(plan.custom_ids):,} items of {batch.id} ({what}); originals from {plan.source}")
+            print(f"would retry {len(plan.custom_ids):,} items of {printable(batch.id)} ({what}); "
+                  f"originals from {printable(plan.source)}")
             if plan.estimated_cost is not None:
                 print(f"estimated cost {render.money(plan.estimated_cost)}")
         return EXIT_OK
@@ -147,7 +148,7 @@ async def cmd_retry(engine: Engine, args: Namespace) -> int:
     if args.json:
         render.dump(plan.as_json(submitted.batch.id))
     else:
-        print(f"{submitted.batch.id}: retrying {len(plan.custom_ids):,} items of {batch.id} ({what})")
+        print(f"{printable(submitted.batch.id)}: retrying {len(plan.custom_ids):,} items of {printable(batch.id)} ({what})")
     return EXIT_OK
 
 
@@ -161,7 +162,7 @@ async def cmd_cancel(engine: Engine, args: Namespace) -> int:
     if args.json:
         render.dump(render.batch_json(cancelled))
     else:
-        print(f"{cancelled.id}: {cancelled.status.value}")
+        print(f"{printable(cancelled.id)}: {cancelled.status.value}")
     return EXIT_OK
 
 
@@ -175,7 +176,7 @@ async def cmd_submit(engine: Engine, args: Namespace) -> int:
     if args.json:
         render.dump({"batch_id": submitted.batch.id, "requests": submitted.requests})
     else:
-        print(f"{submitted.batch.id}: {submitted.requests:,} requests submitted to {account.name}")
+        print(f"{printable(submitted.batch.id)}: {submitted.requests:,} requests submitted to {account.name}")
     return EXIT_OK
 
 

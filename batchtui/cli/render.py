@@ -6,7 +6,9 @@ Every string from a provider goes through `printable` before a terminal sees it.
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -62,8 +64,36 @@ def breakdown_json(breakdown: ErrorBreakdown) -> dict[str, Any]:
 
 
 def dump(obj: Any, out: TextIO = sys.stdout) -> None:
-    json.dump(obj, out, ensure_ascii=False, indent=2)
+    out.write(inert_json(json.dumps(obj, ensure_ascii=False, indent=2)))
     out.write("\n")
+
+
+# json.dumps escapes C0 controls but leaves DEL, C1 controls (U+009B is a CSI), bidi and other
+# format characters, and lone surrogates raw. As \u escapes they read back as the same string,
+# and cannot act on a terminal (nor crash the write, as a lone surrogate does).
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+
+
+def inert_json(text: str) -> str:
+    """JSON text with every character that could act on a terminal written as an escape.
+
+    Such characters only ever occur inside JSON strings, and never inside an escape sequence,
+    so replacing each with its escape keeps the document's meaning.
+    """
+    if text.isascii():
+        return text.replace("\x7f", "\\u007f")
+    text = _JSON_UNSAFE.sub(lambda m: _json_escape(m.group()), text)
+    if any(unicodedata.category(c) == "Cf" for c in text):
+        text = "".join(_json_escape(c) if unicodedata.category(c) == "Cf" else c for c in text)
+    return text
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code > 0xFFFF:  # JSON escapes are UTF-16: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 # -- people -------------------------------------------------------------------------------
