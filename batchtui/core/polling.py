@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from batchtui.core.accounts import Account
-from batchtui.core.errors import AuthError, BatchtuiError, NotFoundError, RateLimitedError, UnreachableError
+from batchtui.core.errors import (
+    AuthError,
+    BatchtuiError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    UnreachableError,
+)
 from batchtui.core.fetch import analyse_results
 from batchtui.core.models import Batch
 
@@ -116,7 +123,7 @@ class Poller:
             fresh = listed + [b for b in fetched if b is not None]
             changed = [self.engine.costed(b) for b in fresh if _differs(known.get(b.id), b)]
             if self.auto_analyse:
-                changed.extend(await self._analyse_one(account, fresh))
+                changed.extend(await self._analyse_one(account, fresh, known))
             for batch in changed:
                 known[batch.id] = batch
             if changed:
@@ -134,10 +141,12 @@ class Poller:
         except NotFoundError:
             return None  # gone from the provider (deleted): the ledger keeps its history
 
-    async def _analyse_one(self, account: Account, fresh: list[Batch]) -> list[Batch]:
+    async def _analyse_one(self, account: Account, fresh: list[Batch], known: dict[str, Batch]) -> list[Batch]:
         """Price one newly finished batch per cycle from its results (Anthropic and Gemini
-        report usage only there). One per cycle keeps a backlog from hogging the account."""
-        for batch in fresh:
+        report usage only there). One per cycle keeps a backlog from hogging the account; the
+        backlog is the known batches too, since the listing stops before the older ended ones."""
+        fresh_ids = {b.id for b in fresh}
+        for batch in [*fresh, *(b for bid, b in known.items() if bid not in fresh_ids)]:
             key = batch.key
             if key in self._analysed or not batch.is_terminal or not batch.result_files or batch.usage is not None:
                 continue
@@ -146,7 +155,10 @@ class Poller:
                 continue
             try:
                 await analyse_results(self.engine, account, batch)
-            except BatchtuiError:
+            except BatchtuiError as exc:
+                if _passing(exc):  # the network, not the results: a later cycle tries again
+                    self._analysed.discard(key)
+                    return []
                 continue  # results unavailable (archived, expired): cost stays unknown
             return [self.engine.costed(batch)]
         return []
@@ -195,6 +207,12 @@ class Poller:
         active = sum(not b.is_terminal for b in known.values())
         status = AccountStatus(account.name, health, str(exc), state.last_ok_at, delay, active, len(known))
         return PollUpdate(account.name, (), status, state.cycle)
+
+
+def _passing(exc: BatchtuiError) -> bool:
+    """A fault that may be gone by the next cycle: unreachable, rate limited or a 5xx."""
+    return isinstance(exc, (UnreachableError, RateLimitedError)) or (
+        isinstance(exc, ProviderError) and (exc.status_code or 0) >= 500)
 
 
 def _differs(old: Batch | None, new: Batch) -> bool:
