@@ -61,7 +61,7 @@ def breakdown(text: str) -> ErrorBreakdown:
                           unparseable=1, unparseable_lines=(7,))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=provider_text, tail=hostile)
 def test_tables_and_show_print_provider_text_literally(text, tail):
     EXAMPLES["count"] += 1
@@ -76,7 +76,7 @@ def test_tables_and_show_print_provider_text_literally(text, tail):
     assert printable(text, limit=80) in shown  # the breakdown's sample, as a table cell
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=provider_text, tail=hostile)
 def test_json_output_keeps_provider_text_verbatim_and_inert(text, tail):
     EXAMPLES["count"] += 1
@@ -87,10 +87,12 @@ def test_json_output_keeps_provider_text_verbatim_and_inert(text, tail):
     shown = out.getvalue()
     assert unsafe(shown) == []
     shown.encode("utf-8")  # what the terminal gets: a lone surrogate here would crash the print
-    assert json.loads(shown) == document  # a script still reads exactly what the provider sent
+    # A script reads exactly what the provider sent (as far as JSON can say it: two lone
+    # surrogates side by side read back as one pair, from any JSON writer).
+    assert json.loads(shown) == json.loads(json.dumps(document))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                     HealthCheck.function_scoped_fixture])
 @given(text=provider_text)
 def test_error_messages_on_stderr_are_inert(capsys, text):
