@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,6 +44,8 @@ MAX_ERROR_TEXT = 2_000  # a provider may send a 10 MB error message; we keep its
 # cannot serialise past 255 levels (the ledger would fail on that batch at every poll), and the
 # json module gives up (RecursionError) at about 1,000.
 MAX_JSON_DEPTH = 200
+# A \uD800-\uDFFF escape in a JSON body: a surrogate, paired (an emoji) or lone.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,14 @@ class Transport:
             ) from None
         if not isinstance(body, dict):
             raise ProtocolError("expected a JSON object", account=self.account, status_code=response.status_code)
+        return self.checked(body, response)
+
+    def checked(self, body: Any, response: httpx.Response) -> Any:
+        """Decoded JSON made safe to keep: nested no deeper than MAX_JSON_DEPTH (else a
+        ProtocolError), and with any lone surrogate replaced."""
         self.check_depth(body, response)
+        if SURROGATE_ESCAPE.search(response.content):
+            body = without_lone_surrogates(body)
         return body
 
     def check_depth(self, body: Any, response: httpx.Response) -> None:
@@ -339,6 +349,19 @@ class Transport:
     def _report(self, status: int | None, text: str) -> None:
         if self.on_error is not None:
             self.on_error(status, text)
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """Decoded JSON with each lone surrogate (a `\\ud800` escape, which UTF-8 cannot encode)
+    replaced by U+FFFD: one in a batch id or name would otherwise fail the ledger's SQLite and
+    its JSON on every poll of the account. Depth is already bounded by MAX_JSON_DEPTH."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(v) for v in value]
+    return value
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

@@ -130,7 +130,7 @@ class OpenAIClient(ProviderClient):
             body = response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ProtocolError("the batch list is not JSON", account=self.account.name) from None
-        self.http.check_depth(body, response)
+        body = self.http.checked(body, response)
         data = body if style is ListStyle.ARRAY and isinstance(body, list) else (
             body.get("data") if isinstance(body, dict) else None)
         if not isinstance(data, list):
