@@ -20,6 +20,7 @@ from starlette.routing import Route
 from batchtui.core.timeparse import to_rfc3339
 from batchtui.sim.anthropic_results import final_tally, results_bytes
 from batchtui.sim.app import endpoint
+from batchtui.sim.bulk import SPOOLED_RESULTS, spooled_response
 from batchtui.sim.envelopes import anthropic_error, request_id
 from batchtui.sim.world import Phase, Plan, SimBatch, World, Workspace
 
@@ -242,11 +243,15 @@ class _Api:
         if now >= batch.created_at + RESULTS_KEPT:
             return anthropic_error(404, f"The results of batch '{batch.id}' have been archived and are no "
                                         "longer available.", error_type="not_found_error")
+        headers = {"request-id": request_id("req_011")}
+        spooled = batch.extra.get(SPOOLED_RESULTS)
+        if spooled is not None:
+            return spooled_response(spooled, "application/binary", headers)
         data = results_bytes(batch, now)
         if data is None:
             return anthropic_error(400, f"Batch '{batch.id}' is still processing; results are available once "
                                         "its processing_status is 'ended'.")
-        return Response(data, media_type="application/binary", headers={"request-id": request_id("req_011")})
+        return Response(data, media_type="application/binary", headers=headers)
 
 
 def _check_requests(items: list[Any]) -> str | None:

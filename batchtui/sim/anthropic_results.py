@@ -13,6 +13,7 @@ import random
 import re
 import string
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from batchtui.sim.world import (
@@ -24,6 +25,7 @@ from batchtui.sim.world import (
     SERVER_ERROR,
     PlannedRequest,
     SimBatch,
+    reply_text,
     token_usage,
 )
 
@@ -85,17 +87,20 @@ def results_bytes(batch: SimBatch, now: float) -> bytes | None:
     finals = batch.final_outcomes(now)
     if finals is None:
         return None
+    data = b"".join(result_lines(batch, finals))
+    batch.extra[_CACHE_KEY] = data  # an ended batch never changes
+    return data
+
+
+def result_lines(batch: SimBatch, finals: list[tuple[PlannedRequest, str]]) -> Iterator[bytes]:
+    """The lines of the results file one at a time (a huge file is written to disk this way)."""
     order = list(range(len(finals)))
     # Anthropic does not keep request order (§B.6): neither do we, but the same way each read.
     batch.rng("results-order").shuffle(order)
-    lines = []
     for index in order:
         request, outcome = finals[index]
         line = {"custom_id": request.custom_id, "result": result_of(batch, request, outcome)}
-        lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-    data = "".join(lines).encode("utf-8")
-    batch.extra[_CACHE_KEY] = data  # an ended batch never changes
-    return data
+        yield (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def result_of(batch: SimBatch, request: PlannedRequest, outcome: str) -> dict[str, Any]:
@@ -134,7 +139,7 @@ def _message(batch: SimBatch, request: PlannedRequest, rng: random.Random, param
         stop_details = {"type": "refusal", "category": rng.choice(["cyber", "bio", None]),
                         "explanation": "The request was declined by a usage-policy classifier."}
     else:
-        content.append({"type": "text", "text": rng.choice(_REPLIES)})
+        content.append({"type": "text", "text": reply_text(batch, rng, _REPLIES)})
         hit_cap = usage["output_tokens"] >= int(params.get("max_tokens") or 1 << 30)
         stop_reason = "max_tokens" if hit_cap else "end_turn"
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -100,7 +101,45 @@ def control_routes(world: World) -> list[Route]:
             })
         return JSONResponse({"now": now, "workspaces": out})
 
+    def workspace_of(body: dict) -> Workspace:
+        provider = body.get("provider")
+        if provider not in ("openai", "anthropic", "gemini"):
+            raise ValueError("provider must be openai, anthropic or gemini")
+        if body.get("key") is not None:
+            return world.resolve(provider, str(body["key"]))
+        return world.workspace(provider, str(body.get("workspace")))
+
+    async def bulk(request: Request) -> Response:
+        """One ended batch with a huge results file (benchmarks): rendered to disk in a thread."""
+        from batchtui.sim.bulk import DEFAULT_REPLY_BYTES, seed_huge
+
+        body = await request.json()
+        try:
+            ws = workspace_of(body)
+            reply = tuple(int(n) for n in body.get("reply_bytes") or DEFAULT_REPLY_BYTES)
+            batch = await anyio.to_thread.run_sync(lambda: seed_huge(
+                world, ws, requests=int(body["requests"]), model=body.get("model"), reply_bytes=reply,
+                error_rate=float(body.get("error_rate", 0.01))))
+        except (KeyError, ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"batch_id": batch.id, "requests": len(batch.requests)})
+
+    async def populate(request: Request) -> Response:
+        """Many small batches in one workspace (benchmarks): the newest `active` still running."""
+        from batchtui.sim.bulk import seed_many
+
+        body = await request.json()
+        try:
+            ws = workspace_of(body)
+            made = seed_many(world, ws, batches=int(body["batches"]), active=int(body.get("active", 0)),
+                             requests=int(body.get("requests", 3)), model=body.get("model"))
+        except (KeyError, ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"workspace": ws.name, "batches": len(made)})
+
     return [
+        Route("/bulk", bulk, methods=["POST"]),
+        Route("/populate", populate, methods=["POST"]),
         Route("/advance", advance, methods=["POST"]),
         Route("/clock", clock, methods=["GET"]),
         Route("/faults", faults, methods=["POST"]),

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from batchtui.sim import gemini_render as render
 from batchtui.sim.app import endpoint
+from batchtui.sim.bulk import spooled_response
 from batchtui.sim.envelopes import google_error
 from batchtui.sim.world import Plan, SimBatch, SimFile, World, Workspace
 
@@ -294,6 +295,8 @@ def routes(world: World, **kw: Any) -> list[Route]:
             return _not_found()
         if not f.downloadable:
             return google_error(400, "Only generated files can be downloaded; uploaded files can't be.")
+        if f.path is not None:
+            return spooled_response(f.path, "application/octet-stream")
         return Response(f.data(), media_type="application/octet-stream")
 
     def route(path: str, name: str, handler, method: str, *, create: bool = False) -> Route:

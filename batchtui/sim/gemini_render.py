@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from batchtui.sim.world import (
     Phase,
     SimBatch,
     SimFile,
+    reply_text,
     token_usage,
 )
 
@@ -187,7 +189,7 @@ def result_body(batch: SimBatch, index: int, outcome: str) -> tuple[str, dict[st
         body.update(usageMetadata=_usage(batch, index, answered=False), modelVersion=batch.model,
                     responseId=response_id)
         return "response", body
-    text = rng.choice(_ANSWERS)
+    text = reply_text(batch, rng, _ANSWERS)
     return "response", {
         "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
                         "index": 0}],
@@ -218,12 +220,15 @@ def inline_responses(batch: SimBatch) -> list[dict[str, Any]]:
 
 def results_file(batch: SimBatch) -> bytes:
     """The generated responses file: one `{"key", "response"|"error"}` line per request, in order."""
-    lines = []
+    return b"".join(results_lines(batch))
+
+
+def results_lines(batch: SimBatch) -> Iterator[bytes]:
+    """The lines of `results_file` one at a time (a huge file is written to disk this way)."""
     for index, outcome in _final(batch):
         field, body = result_body(batch, index, outcome)
         line = {"key": batch.requests[index].custom_id, field: body}
-        lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-    return b"".join(lines)
+        yield json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def file_resource(f: SimFile, host: str, *, source: str) -> dict[str, Any]:
@@ -233,7 +238,7 @@ def file_resource(f: SimFile, host: str, *, source: str) -> dict[str, Any]:
         "name": f.id,
         "displayName": f.filename,
         "mimeType": "application/jsonl" if source == "UPLOADED" else "application/json",
-        "sizeBytes": str(len(f.data())),
+        "sizeBytes": str(f.size()),
         "createTime": timestamp(f.created_at, f.id),
         "updateTime": timestamp(f.created_at, f.id),
         "uri": f"{host}/v1beta/files/{name}",

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from batchtui.sim.app import endpoint
+from batchtui.sim.bulk import spooled_response
 from batchtui.sim.envelopes import openai_error, request_id
 from batchtui.sim.openai_input import check_input, parse_multipart, sample_file
 from batchtui.sim.openai_wire import DIALECTS, FILE_TTL, STATUS_NAMES, batch_object, file_object
@@ -139,8 +140,10 @@ def routes(world: World, provider: str = "openai") -> list[Route]:
             return _no_file(request.path_params["file_id"])
         if not f.downloadable:
             return _bad(f"Not allowed to download files of purpose: {f.purpose}")
-        return Response(f.data(), media_type="application/octet-stream",
-                        headers={"x-request-id": request_id(), "openai-version": "2020-10-01"})
+        headers = {"x-request-id": request_id(), "openai-version": "2020-10-01"}
+        if f.path is not None:
+            return spooled_response(f.path, "application/octet-stream", headers)
+        return Response(f.data(), media_type="application/octet-stream", headers=headers)
 
     async def create_batch(request: Request, ws: Workspace) -> Response:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from batchtui.sim.world import (
@@ -20,6 +20,7 @@ from batchtui.sim.world import (
     REQUEST_ERROR,
     PlannedRequest,
     SimBatch,
+    reply_text,
     token_usage,
 )
 
@@ -128,7 +129,7 @@ def _success_body(batch: SimBatch, request: PlannedRequest, endpoint: str, block
         vector = [round(rng.uniform(-0.08, 0.08), 8) for _ in range(16)]
         return {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": vector}],
                 "model": model, "usage": usage}
-    answer = rng.choice(_ANSWERS)
+    answer = reply_text(batch, rng, _ANSWERS)
     if endpoint == "/v1/responses":
         part = ({"type": "refusal", "refusal": _REFUSAL} if blocked
                 else {"type": "output_text", "text": answer, "annotations": []})
@@ -194,9 +195,16 @@ def split_outcomes(batch: SimBatch, outcomes: list[tuple[PlannedRequest, str]]) 
 
 def render_file(batch: SimBatch, entries: list[tuple[PlannedRequest, str]], endpoint: str, kind: str) -> bytes:
     """A result file; line order is shuffled (OpenAI does not keep input order, §A.8)."""
+    return b"".join(file_lines(batch, entries, endpoint, kind))
+
+
+def file_lines(batch: SimBatch, entries: list[tuple[PlannedRequest, str]], endpoint: str,
+               kind: str) -> Iterator[bytes]:
+    """The lines of `render_file` one at a time (a huge file is written to disk this way)."""
     order = list(entries)
     batch.rng("order", kind).shuffle(order)
-    return b"".join(result_line(batch, request, outcome, endpoint) for request, outcome in order)
+    for request, outcome in order:
+        yield result_line(batch, request, outcome, endpoint)
 
 
 def counted(outcome: str) -> str:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from batchtui.sim.openai_results import batch_usage, counted, render_file, snapshot_name, split_outcomes
-from batchtui.sim.world import Phase, SimBatch, SimFile, Workspace, World
+from batchtui.sim.openai_results import (
+    batch_usage,
+    counted,
+    file_lines,
+    render_file,
+    snapshot_name,
+    split_outcomes,
+)
+from batchtui.sim.world import Phase, SimBatch, SimFile, Workspace, World, write_lines
 
 ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/moderations",
              "/v1/images/generations", "/v1/images/edits", "/v1/videos")
@@ -50,7 +58,7 @@ def _int(value: float | None) -> int | None:
 
 
 def file_object(f: SimFile) -> dict[str, Any]:
-    return {"id": f.id, "object": "file", "bytes": len(f.data()), "created_at": int(f.created_at),
+    return {"id": f.id, "object": "file", "bytes": f.size(), "created_at": int(f.created_at),
             "expires_at": _int(f.expires_at), "filename": f.filename, "purpose": f.purpose,
             "status": "processed", "status_details": None}
 
@@ -61,9 +69,11 @@ def _file_id(batch: SimBatch, kind: str) -> str:
     return "file-" + "".join(batch.rng("file", kind).choices(alphabet, k=22))
 
 
-def _result_files(ws: Workspace, batch: SimBatch, now: float, ended_at: float) -> tuple[str | None, str | None]:
+def _result_files(ws: Workspace, batch: SimBatch, now: float, ended_at: float, *,
+                  spool_dir: Path | None = None) -> tuple[str | None, str | None]:
     """The output and error files of a terminal batch, made on first sight and fixed from
-    then on. A file with no line is not made: its id is null (§A.4, kaapi-backend#723)."""
+    then on. A file with no line is not made: its id is null (§A.4, kaapi-backend#723).
+    With `spool_dir` the files are written there now and served from disk (huge batches)."""
     if _FILES_KEY in batch.extra:
         return batch.extra[_FILES_KEY]
     ids: list[str | None] = [None, None]
@@ -73,13 +83,25 @@ def _result_files(ws: Workspace, batch: SimBatch, now: float, ended_at: float) -
             if not lines:
                 continue
             file_id = _file_id(batch, kind)
-            render = functools.partial(render_file, batch, lines, batch.endpoint or "", kind)
-            ws.files[file_id] = SimFile(id=file_id, workspace=ws.name, filename=f"{batch.id}_{kind}.jsonl",
-                                        purpose="batch_output", created_at=ended_at, render=render,
-                                        expires_at=ended_at + FILE_TTL)
+            f = SimFile(id=file_id, workspace=ws.name, filename=f"{batch.id}_{kind}.jsonl",
+                        purpose="batch_output", created_at=ended_at, expires_at=ended_at + FILE_TTL)
+            if spool_dir is None:
+                f.render = functools.partial(render_file, batch, lines, batch.endpoint or "", kind)
+            else:
+                f.path = write_lines(spool_dir / f"{file_id}.jsonl", file_lines(batch, lines, batch.endpoint or "", kind))
+            ws.files[file_id] = f
             ids[slot] = file_id
     batch.extra[_FILES_KEY] = tuple(ids)
     return batch.extra[_FILES_KEY]
+
+
+def spool_result_files(world: World, ws: Workspace, batch: SimBatch) -> tuple[str | None, str | None]:
+    """Write an ended batch's output and error files to the world's spool directory now."""
+    now = world.now()
+    ended_at = batch.snapshot(now).ended_at
+    if ended_at is None:
+        raise ValueError(f"batch {batch.id} has not ended")
+    return _result_files(ws, batch, now, ended_at, spool_dir=world.spool_dir())
 
 
 def _usage(batch: SimBatch, now: float, terminal: bool) -> dict[str, Any]:

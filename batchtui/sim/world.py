@@ -8,12 +8,17 @@ below reads them at `now`. Provider modules only render this state in their wire
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import shutil
 import string
+import tempfile
+import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from batchtui.sim.clock import SimClock
@@ -209,11 +214,19 @@ class SimFile:
     downloadable: bool = True
     expires_at: float | None = None
     deleted: bool = False
+    # A file too big to hold in memory (a benchmark's 200 MB results) lives on disk and is
+    # streamed from there; see sim/bulk.py.
+    path: Path | None = None
 
     def data(self) -> bytes:
+        if self.path is not None:
+            return self.path.read_bytes()
         if self.content is None and self.render is not None:
             self.content = self.render()  # terminal batches never change, so cache it
         return self.content or b""
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.data())
 
 
 @dataclass
@@ -237,6 +250,14 @@ class World:
         self._ids = random.Random(f"ids:{seed}")
         self.workspaces: dict[tuple[str, str], Workspace] = {}  # (provider, key) -> workspace
         self.by_name: dict[tuple[str, str], Workspace] = {}  # (provider, name) -> workspace
+        self._spool: Path | None = None
+
+    def spool_dir(self) -> Path:
+        """A private temporary directory for files too big for memory, removed with the world."""
+        if self._spool is None:
+            self._spool = Path(tempfile.mkdtemp(prefix="batchtui-sim-"))
+            weakref.finalize(self, shutil.rmtree, self._spool, True)
+        return self._spool
 
     def now(self) -> float:
         return self.clock.now()
@@ -322,6 +343,36 @@ class World:
         if batch is None or batch.deleted or batch.created_at > self.now():
             return None
         return batch
+
+
+# SimBatch.extra[REPLY_BYTES] = (low, high): answers of that many bytes instead of one short
+# sentence, so a results file can have the line sizes of real long-form output (benchmarks).
+REPLY_BYTES = "reply_bytes"
+_FILLER = ("The customer reports that the export fails after the last update; the log shows a timeout "
+           "on the storage call. Suggested fix: retry with a smaller page size, then escalate. "
+           "Résumé : délai dépassé lors de l'export, nouvelle tentative recommandée. ")
+
+
+def reply_text(batch: SimBatch, rng: random.Random, choices: tuple[str, ...]) -> str:
+    """One answer: a short choice, or with REPLY_BYTES set a long one of a seeded length.
+
+    Without REPLY_BYTES it draws exactly what `rng.choice(choices)` draws, so seeded files
+    keep their bytes."""
+    answer = rng.choice(choices)
+    sizes = batch.extra.get(REPLY_BYTES)
+    if not sizes:
+        return answer
+    want = rng.randint(int(sizes[0]), int(sizes[1]))
+    text = answer + " " + _FILLER * (want // len(_FILLER) + 1)
+    return text[:want]
+
+
+def write_lines(path: Path, lines: Iterable[bytes]) -> Path:
+    """Stream rendered lines to a file (private: results hold users' answers)."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+        out.writelines(lines)
+    return path
 
 
 def token_usage(batch: SimBatch, request: PlannedRequest) -> dict[str, int]:
