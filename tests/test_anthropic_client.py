@@ -339,6 +339,7 @@ async def test_list_reads_every_page_newest_first(sim, ws):
         seed_batch(sim.world, ws, n_requests=2, model="claude-haiku-4-5", created_at=START - 60 * i)
     expected = [b.id for b in sorted(ws.batches.values(), key=lambda b: b.created_at, reverse=True)]
     async with make_client(sim) as client:
+        client.page_limit = 100  # the API allows 1,000 per page; smaller walks several pages here
         listed = [b async for b in client.list_batches()]
     assert [b.id for b in listed] == expected
     assert ws.requests[("GET", "batches.list")] == 3  # 100 + 100 + 30

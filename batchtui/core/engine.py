@@ -116,9 +116,19 @@ class Engine:
     def costed(self, batch: Batch) -> Batch:
         return attach_cost(batch, self.prices, self.ledger.analysis(batch.account, batch.id))
 
+    def costed_many(self, batches: Iterable[Batch]) -> list[Batch]:
+        """`costed` for many batches, reading their analyses a few queries at a time."""
+        batches = list(batches)
+        by_account: dict[str, list[str]] = {}
+        for batch in batches:
+            by_account.setdefault(batch.account, []).append(batch.id)
+        analyses = {(account, batch_id): analysis for account, ids in by_account.items()
+                    for batch_id, analysis in self.ledger.analyses(account, ids).items()}
+        return [attach_cost(b, self.prices, analyses.get(b.key)) for b in batches]
+
     async def list_account(self, account: Account) -> list[Batch]:
         client = self.client(account)
-        batches = [self.costed(b) async for b in client.list_batches()]
+        batches = self.costed_many([b async for b in client.list_batches()])
         await asyncio.to_thread(self.ledger.upsert_batches, batches)
         return batches
 

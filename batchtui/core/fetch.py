@@ -20,7 +20,7 @@ from batchtui.core.accounts import Account
 from batchtui.core.errors import BatchtuiError, UnreachableError
 from batchtui.core.models import Batch
 from batchtui.core.paths import ensure_private_dir
-from batchtui.core.results import ResultsAnalyzer, ResultsSummary
+from batchtui.core.results import ResultsAnalyzer, ResultsSummary, feed_file
 
 Progress = Callable[[str, int], None]  # (file kind, bytes so far)
 
@@ -175,9 +175,7 @@ async def analyse_results(engine, account: Account, batch: Batch, *, keep_succee
     for result_file in batch.result_files:
         known = engine.ledger.download(account.name, batch.id, result_file.kind)
         if known is not None and known.is_on_disk():
-            with open(known.path, "rb") as handle:
-                for line in handle:
-                    analyzer.feed_line(line)
+            feed_file(analyzer, Path(known.path))
             continue
         file_analyzer = ResultsAnalyzer(client.parse_result_line, keep_succeeded_ids=keep_succeeded_ids)
         async for chunk in client.download(batch, result_file):

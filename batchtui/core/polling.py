@@ -29,6 +29,11 @@ from batchtui.core.fetch import analyse_results
 from batchtui.core.models import Batch
 
 
+# Room in a poll's first list page for batches made since the last poll; the page also holds
+# the known active batches that are newer than the newest terminal one.
+NEW_BATCH_ROOM = 10
+
+
 class Health(StrEnum):
     PENDING = "pending"  # not polled yet
     OK = "ok"
@@ -116,12 +121,18 @@ class Poller:
             known = self.known(account.name)
             client = self.engine.client(account)
             terminal_ids = {bid for bid, b in known.items() if b.is_terminal}
-            listed = [b async for b in client.list_batches(stop_at=terminal_ids.__contains__)]
+            # After the first poll the listing should stop early, at the newest known terminal
+            # batch: ask for a first page just big enough (so an idle account's poll is one
+            # small answer, not a thousand batches), and full pages only if it was not.
+            first_page = len(known) - len(terminal_ids) + NEW_BATCH_ROOM if known else None
+            # With no terminal batch known the listing reads every page (and may prefetch them).
+            stop_at = terminal_ids.__contains__ if terminal_ids else None
+            listed = [b async for b in client.list_batches(stop_at=stop_at, first_page=first_page)]
             seen = {b.id for b in listed}
             stale = [b.id for b in known.values() if not b.is_terminal and b.id not in seen]
             fetched = await asyncio.gather(*(self._get(client, bid) for bid in stale))
             fresh = listed + [b for b in fetched if b is not None]
-            changed = [self.engine.costed(b) for b in fresh if _differs(known.get(b.id), b)]
+            changed = self.engine.costed_many(b for b in fresh if _differs(known.get(b.id), b))
             if self.auto_analyse:
                 changed.extend(await self._analyse_one(account, fresh, known))
             for batch in changed:

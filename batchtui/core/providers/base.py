@@ -8,8 +8,9 @@ backoff, error classification and key redaction are the same everywhere.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
 
@@ -120,11 +121,15 @@ class ProviderClient(abc.ABC):
     # -- operations ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def list_batches(self, *, stop_at: Callable[[str], bool] | None = None) -> AsyncIterator[Batch]:
+    def list_batches(self, *, stop_at: Callable[[str], bool] | None = None,
+                     first_page: int | None = None) -> AsyncIterator[Batch]:
         """Every batch, newest first, all pages.
 
         `stop_at(batch_id)` true ends the listing before that batch (used by the poller to
-        stop at the first already-known terminal id).
+        stop at the first already-known terminal id). `first_page` asks for that many batches
+        in the first request, for a caller that expects to stop within it (the poller); every
+        other page is as large as the provider allows, so a full listing (`ls`) takes the
+        fewest requests.
         """
 
     @abc.abstractmethod
@@ -169,6 +174,57 @@ class ProviderClient(abc.ABC):
     def console_url(self, batch: Batch) -> str | None:
         """The provider's web console page for a batch, where there is one."""
         return None
+
+
+# While turning a page into batches, let the event loop run this often: other accounts'
+# requests (and the next page, when prefetched) go out meanwhile instead of after the page.
+YIELD_EVERY = 25
+
+
+async def list_batches_paged(
+    fetch: Callable[[Any], Awaitable[dict[str, Any]]],
+    next_cursor: Callable[[dict[str, Any]], Any | None],
+    items: Callable[[dict[str, Any]], list[Any]],
+    parse: Callable[[Any], Batch],
+    stop_at: Callable[[str], bool] | None,
+) -> AsyncIterator[Batch]:
+    """The batches of a paged list call, in order: `fetch(cursor)` gets a page (`None` for
+    the first), `next_cursor(page)` names the next (None after the last), `items(page)` holds
+    its batch objects and `parse` turns one into a `Batch`; `stop_at` as in `list_batches`.
+
+    A caller that reads every page (`stop_at` None: `ls`, the first poll) has the next page
+    asked for as soon as one arrives, so a long listing waits for the network about once
+    rather than once per page. A caller that stops early (the poller) gets no prefetch: it
+    would be a request too many.
+    """
+    prefetch = stop_at is None
+    pending: asyncio.Future | None = None
+    try:
+        page = await fetch(None)
+        while True:
+            cursor = next_cursor(page) if prefetch else None
+            if cursor is not None:
+                pending = asyncio.ensure_future(fetch(cursor))
+                # A page nobody waits for (the caller stopped) must not log an error.
+                pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+            for index, obj in enumerate(items(page), 1):
+                batch = parse(obj)
+                if stop_at is not None and stop_at(batch.id):
+                    return
+                yield batch
+                if index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            if not prefetch:
+                cursor = next_cursor(page)
+            if cursor is None:
+                return
+            if pending is not None:
+                page, pending = await pending, None
+            else:
+                page = await fetch(cursor)
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 async def write_download(chunks: AsyncIterator[bytes], sink: BinaryIO) -> int:

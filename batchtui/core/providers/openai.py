@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -17,9 +18,9 @@ import httpx
 
 from batchtui.core.accounts import Account
 from batchtui.core.errors import InputError, ProtocolError
-from batchtui.core.models import Batch, Provider, ResultFile, ResultItem
+from batchtui.core.models import Batch, Provider, ResultFile
 from batchtui.core.providers import openai_lines
-from batchtui.core.providers.base import TOKEN_KEY, BatchInput, Limits, NotSupported, ProviderClient
+from batchtui.core.providers.base import TOKEN_KEY, BatchInput, Limits, NotSupported, ProviderClient, list_batches_paged
 from batchtui.core.providers.openai_dialects import OPENAI, Dialect, ListStyle, dialect_for, to_batch
 
 PAGE_SIZE = 100  # the largest page /batches gives
@@ -93,7 +94,8 @@ class OpenAIClient(ProviderClient):
 
     # -- reading batches ------------------------------------------------------------------
 
-    async def list_batches(self, *, stop_at: Callable[[str], bool] | None = None) -> AsyncIterator[Batch]:
+    async def list_batches(self, *, stop_at: Callable[[str], bool] | None = None,
+                           first_page: int | None = None) -> AsyncIterator[Batch]:
         style = self.dialect.list_style
         if style is not ListStyle.CURSOR:
             # One answer holds everything; sort it so "newest first" holds whatever the order.
@@ -103,26 +105,33 @@ class OpenAIClient(ProviderClient):
                     return
                 yield batch
             return
-        params: dict[str, Any] = {"limit": PAGE_SIZE}
         cursors: set[str] = set()
-        while True:
-            page = await self.http.get_json("/batches", params=params)
+
+        def fetch(after: str | None) -> Awaitable[dict[str, Any]]:
+            if after is None:
+                return self.http.get_json("/batches", params={"limit": _page_size(first_page, PAGE_SIZE)})
+            return self.http.get_json("/batches", params={"limit": PAGE_SIZE, "after": after})
+
+        def next_cursor(page: dict[str, Any]) -> str | None:
+            data = page.get("data")
+            # A missing has_more (some clones) means "ask again" while pages keep coming.
+            if not isinstance(data, list) or page.get("has_more") is False or not data:
+                return None
+            last = page.get("last_id") if isinstance(page.get("last_id"), str) else self._batch(data[-1]).id
+            if last in cursors:  # a server ignoring `after` would loop forever
+                return None
+            cursors.add(last)
+            return last
+
+        def items(page: dict[str, Any]) -> list[Any]:
             data = page.get("data")
             if not isinstance(data, list):
                 raise ProtocolError("a batch list without a data array", account=self.account.name)
-            for obj in data:
-                batch = self._batch(obj)
-                if stop_at is not None and stop_at(batch.id):
-                    return
+            return data
+
+        async with aclosing(list_batches_paged(fetch, next_cursor, items, self._batch, stop_at)) as batches:
+            async for batch in batches:
                 yield batch
-            # A missing has_more (some clones) means "ask again" while pages keep coming.
-            if page.get("has_more") is False or not data:
-                return
-            last = page.get("last_id") if isinstance(page.get("last_id"), str) else self._batch(data[-1]).id
-            if last in cursors:  # a server ignoring `after` would loop forever
-                return
-            cursors.add(last)
-            params = {"limit": PAGE_SIZE, "after": last}
 
     async def _list_once(self, style: ListStyle) -> list[Any]:
         response = await self.http.request("GET", "/batches")
@@ -229,9 +238,8 @@ class OpenAIClient(ProviderClient):
 
     # -- lines ----------------------------------------------------------------------------
 
-    @staticmethod
-    def parse_result_line(obj: Any, line_no: int) -> ResultItem:
-        return openai_lines.parse_result_line(obj, line_no)
+    # The parser object itself (not a wrapper), so the analyzer finds its fast path.
+    parse_result_line = staticmethod(openai_lines.parse_result_line)
 
     @staticmethod
     def request_custom_id(line: dict[str, Any]) -> str | None:
@@ -246,6 +254,10 @@ class OpenAIClient(ProviderClient):
         if template is None or httpx.URL(self.http.base_url).host != host:
             return None  # a proxy or a clone: the console is not theirs
         return template.format(id=quote(batch.id, safe=""))
+
+
+def _page_size(asked: int | None, largest: int) -> int:
+    return largest if asked is None else min(max(asked, 1), largest)
 
 
 def _body(line: dict[str, Any]) -> dict[str, Any]:
