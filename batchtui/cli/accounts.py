@@ -132,7 +132,7 @@ async def _check(paths: Paths, settings, account: Account) -> tuple[bool, str | 
     engine = Engine.open(paths, settings=settings)
     try:
         client = engine.client(account)
-        async for _ in client.list_batches(stop_at=lambda _id: True):
+        async for _ in client.list_batches(stop_at=lambda _id: True, first_page=1):
             break
         return True, None
     except BatchtuiError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -118,9 +119,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from batchtui.ui.launch import run_dashboard, run_demo
 
         return run_demo(speed=args.speed, seed=args.seed) if command == "demo" else run_dashboard()
+    _without_httpx_cli()
     from batchtui.cli.commands import run_command
 
     return run_command(args)
+
+
+def _without_httpx_cli() -> None:
+    """Keep httpx's own command line (click, rich, pygments) out of batchtui's commands.
+
+    `import httpx` imports `httpx._main` only to offer `httpx.main`, which batchtui never
+    calls: 30-80 ms of every command's start-up (measured beside tests/bench/test_cli_ls.py). A
+    stand-in registered first is what httpx then imports; it has the one name httpx takes.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main", "httpx's command line, left out of batchtui's commands")
+
+    def main() -> None:
+        sys.exit("httpx's command line is not loaded inside batchtui")
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
 
 
 if __name__ == "__main__":  # pragma: no cover

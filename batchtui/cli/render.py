@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import humanize
+import msgspec
 
 from batchtui.core.models import Batch, Cost, ErrorBreakdown, RequestCounts
 from batchtui.core.text import printable
@@ -64,8 +65,23 @@ def breakdown_json(breakdown: ErrorBreakdown) -> dict[str, Any]:
 
 
 def dump(obj: Any, out: TextIO = sys.stdout) -> None:
-    out.write(inert_json(json.dumps(obj, ensure_ascii=False, indent=2)))
+    out.write(inert_json(indented_json(obj)))
     out.write("\n")
+
+
+def indented_json(obj: Any) -> str:
+    """Exactly `json.dumps(obj, ensure_ascii=False, indent=2)`, made fast.
+
+    With an indent the json module encodes in Python (a quarter of a second for `ls` of
+    12,000 batches); without one, in C. So encode compactly in C and let msgspec re-indent
+    the text, which it does without re-encoding a single value (numbers keep Python's
+    spelling). NaN, which is not JSON, and surrogates, which are not UTF-8, take the slow way.
+    """
+    compact = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return msgspec.json.format(compact.encode(), indent=2).decode()
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        return json.dumps(obj, ensure_ascii=False, indent=2)
 
 
 # json.dumps escapes C0 controls but leaves DEL, C1 controls (U+009B is a CSI), bidi and other
