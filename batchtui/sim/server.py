@@ -29,6 +29,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, speed: float = 1.0, seed: i
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before the URLs are printed: whoever reads them may connect at once (uvicorn
+    # would only start listening a moment later, and such a connection was refused).
+    sock.listen(2048)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     for provider, prefix in PREFIXES.items():

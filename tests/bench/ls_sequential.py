@@ -1,0 +1,38 @@
+"""The baseline of the `batchtui ls` benchmark: `batchtui ls` itself, with the one change
+that `Engine.list_accounts` lists the accounts one after another instead of concurrently.
+Same start-up, settings, engine, ledger writes and output.
+
+    PYTHONPATH=.:tests python -m bench.ls_sequential --json   (BATCHTUI_HOME and keyring as for batchtui)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from batchtui.cli.main import main
+from batchtui.core.accounts import Account
+from batchtui.core.engine import AccountResult, Engine
+from batchtui.core.errors import BatchtuiError
+from batchtui.core.models import Batch
+
+
+async def one_after_another(self: Engine, accounts: Iterable[Account]) -> tuple[list[Batch], list[AccountResult]]:
+    """`Engine.list_accounts` with each account awaited in turn (same results, same order)."""
+    batches: list[Batch] = []
+    results: list[AccountResult] = []
+    for account in accounts:
+        try:
+            listed = await self.list_account(account)
+        except (BatchtuiError, OSError) as exc:
+            results.append(AccountResult(account, ok=False, error=str(exc), error_kind=type(exc).__name__))
+            continue
+        batches.extend(listed)
+        results.append(AccountResult(account, ok=True, batches=len(listed)))
+    batches.sort(key=lambda b: b.created_at, reverse=True)
+    return batches, results
+
+
+if __name__ == "__main__":
+    Engine.list_accounts = one_after_another  # type: ignore[method-assign]
+    sys.exit(main(["ls", *sys.argv[1:]]))
