@@ -190,7 +190,7 @@ class ResultsAnalyzer:
             return
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is bad input too
             obj = None
         if not isinstance(obj, dict):
             self._bad_line()

@@ -121,15 +121,31 @@ class BatchOperations(_Base):
                         "both would resend the same requests.\n", style="bold")
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._send_retry(plan, force=bool(running)),
-                                name=f"retry {plan.account.name}/{plan.parent.id}", group="retry",
-                                exit_on_error=False, description=f"Retry failed items of {_label(plan.parent)}")
+            if not yes:
+                return
+            parent_key = plan.parent.key
+            sending = self._retries_sending()
+            if parent_key in sending:
+                # Two dialogs for one batch (R pressed twice): only the first confirmation sends.
+                self.notify("A retry of this batch is already being sent", title=_label(plan.parent),
+                            severity="warning", markup=False)
+                return
+            sending.add(parent_key)
+            self.run_worker(self._send_retry(plan, force=bool(running)),
+                            name=f"retry {plan.account.name}/{plan.parent.id}", group="retry",
+                            exit_on_error=False, description=f"Retry failed items of {_label(plan.parent)}")
 
         self.push_screen(ConfirmScreen("Retry failed items?", body, confirm="Retry"), answered)
 
+    def _retries_sending(self) -> set:
+        """Parents whose retry is being sent now (a mixin has no __init__ of its own)."""
+        return vars(self).setdefault("_sending_retry_parents", set())
+
     async def _send_retry(self, plan, *, force: bool) -> None:
-        submitted = await run_retry(self.engine, plan, force=force)
+        try:
+            submitted = await run_retry(self.engine, plan, force=force)
+        finally:
+            self._retries_sending().discard(plan.parent.key)
         self.post_message(RetrySent(plan, submitted))
 
     def on_retry_sent(self, message: RetrySent) -> None:

@@ -225,6 +225,8 @@ def load_theme_file(path: Path) -> Theme:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     try:
         return ThemeFile.model_validate(raw).to_theme()
     except ValidationError as exc:

@@ -230,8 +230,7 @@ CASES = [
     Case("theme: bad status colour", theme(GOOD_THEME + '[status]\nfailed = "reddish"\n'),
          ("{tmp}/mine.toml: status.failed: 'reddish' is not a colour",)),
     Case("theme: nested 1,000 deep", theme(GOOD_THEME + "x = " + "[" * 1000 + "]" * 1000 + "\n"),
-         ("{tmp}/mine.toml: invalid TOML",),
-         xfail="batchtui/ui/theming.py load_theme_file lets tomllib's RecursionError out (reported)"),
+         ("{tmp}/mine.toml: invalid TOML",)),
     # batch JSONL
     Case("jsonl: invalid JSON lines", submit("claude-team", [an(1), "{not json", an(3), "[1, 2"]),
          ("{tmp}/in.jsonl: 2 problem(s); nothing was sent", "line 2: not valid JSON", "line 4: not valid JSON")),
@@ -276,9 +275,7 @@ CASES = [
     Case("results: JSON that is not a result line", results(b'[1, 2]\n{"custom_id": 7}\n' + good_result(3) + b"\n"),
          ("1 unparseable result line(s), e.g. line(s) 1",), sends_nothing=False),
     Case("results: a line nested 100,000 deep", results(good_result(1) + b"\n" + b"[" * DEEP + b"]" * DEEP + b"\n"),
-         ("1 unparseable result line(s), e.g. line(s) 2",), sends_nothing=False,
-         xfail="batchtui/core/results.py (being rewritten by the performance work) lets json's RecursionError "
-               "out of the analyzer (reported)"),
+         ("1 unparseable result line(s), e.g. line(s) 2",), sends_nothing=False),
     # provider answers
     Case("provider: HTML 502 page", answer("openai", lambda: Response(HTML_502, 502, media_type="text/html")),
          ("fake-openai: unexpected answer: an HTML page (HTTP 502)",), sends_nothing=False),

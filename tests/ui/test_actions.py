@@ -274,3 +274,29 @@ def test_retry_applies_only_to_ended_batches_with_something_to_resend():
     assert not applies("retry", batch(Status.IN_PROGRESS, failed=3))
     assert applies("cancel_batch", batch(Status.IN_PROGRESS)) and not applies("cancel_batch", batch(Status.CANCELLING))
     assert not applies("fetch", batch(Status.COMPLETED, succeeded=10))  # no result files listed
+
+
+async def test_retry_confirmed_twice_sends_one_child(known, notes):
+    """R pressed twice opens two dialogs; confirming both must not make two batches."""
+    engine, sim = known
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime, poll=False)
+    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
+        await pilot.pause()
+        key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
+        await selected(app, pilot, key)
+        await pilot.press("R")
+        await rec.until(lambda: len(rec.of(RetryPlanned)) == 1)
+        await pilot.pause()
+        app.pop_screen()  # replace the first dialog by two for the same plan, as two presses of R make
+        first = rec.of(RetryPlanned)[0]
+        app.on_retry_planned(first)
+        app.on_retry_planned(first)
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(engine.ledger.children(key[0], key[1])) == 1
+        assert any("already being sent" in note[0] for note in notes)
