@@ -20,7 +20,9 @@ from batchtui.core.text import printable
 
 
 def err(message: str) -> None:
-    sys.stderr.write(printable(message).replace("\\x0a", "\n") + "\n")
+    # Our messages may span lines (a submit's problem list): line breaks are the one control
+    # character let through, and everything else on each line is escaped.
+    sys.stderr.write("\n".join(printable(line) for line in str(message).split("\n")) + "\n")
 
 
 def run_command(args: Namespace) -> int:

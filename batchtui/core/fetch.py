@@ -20,7 +20,7 @@ from batchtui.core.accounts import Account
 from batchtui.core.errors import BatchtuiError, UnreachableError
 from batchtui.core.models import Batch
 from batchtui.core.paths import ensure_private_dir
-from batchtui.core.results import ResultsAnalyzer, ResultsSummary, feed_file
+from batchtui.core.results import ResultsAnalyzer, ResultsSummary, analyze_files, feed_file
 
 Progress = Callable[[str, int], None]  # (file kind, bytes so far)
 
@@ -92,7 +92,7 @@ async def fetch_results(engine, account: Account, batch: Batch, out_dir: Path, *
     if downloaded_any:
         if any(f.already_there for f in files):
             # Part of the set came from an earlier fetch: analyse the whole set from disk.
-            summary = _analyse_paths(client.parse_result_line, [f.path for f in files])
+            summary = analyze_files([f.path for f in files], client.parse_result_line)
         else:
             summary = analyzer.summary()
         cost = engine.prices.cost(batch.provider, summary.usage_by_model)
@@ -153,12 +153,6 @@ def _discard(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
-
-
-def _analyse_paths(parse_line, paths: list[Path]) -> ResultsSummary:
-    from batchtui.core.results import analyze_files
-
-    return analyze_files(paths, parse_line)
 
 
 
