@@ -478,6 +478,16 @@ def test_analysis_round_trips(ledger: Ledger) -> None:
     assert ledger.analysis("main", "b1").cost == unknown  # type: ignore[union-attr]
 
 
+def test_analysed_ids_names_the_analysed_batches_of_one_account(ledger: Ledger) -> None:
+    ids = [f"b{i}" for i in range(1_300)]  # more than one IN (...) chunk
+    for batch_id in ids[::100]:
+        ledger.record_analysis("main", batch_id, ErrorBreakdown(), {}, Cost())
+    ledger.record_analysis("other", "b1", ErrorBreakdown(), {}, Cost())
+    assert ledger.analysed_ids("main", ids) == set(ids[::100])
+    assert ledger.analysed_ids("main", ["b1", "b0", "b0"]) == {"b0"}
+    assert ledger.analysed_ids("main", []) == set()
+
+
 # Create intents
 
 

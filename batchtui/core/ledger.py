@@ -486,6 +486,19 @@ class Ledger:
                 found.update((batch_id, Analysis.model_validate_json(body)) for batch_id, body in rows)
         return found
 
+    def analysed_ids(self, account: str, batch_ids: Iterable[str]) -> set[str]:
+        """Which of these batches of one account have an analysis: `analyses` without reading
+        the bodies, for the poller's check of thousands of ended batches at once."""
+        found: set[str] = set()
+        with self._reading() as conn:
+            for chunk in _chunks(list(dict.fromkeys(batch_ids))):
+                rows = conn.execute(
+                    f"SELECT batch_id FROM analyses WHERE account = ? AND batch_id IN ({_marks(chunk)})",
+                    (account, *chunk),
+                ).fetchall()
+                found.update(batch_id for (batch_id,) in rows)
+        return found
+
     # Create intents
 
     def record_create_intent(
