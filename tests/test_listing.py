@@ -14,7 +14,7 @@ import pytest
 from batchtui.core import transport as transport_module
 from batchtui.core.accounts import Account
 from batchtui.core.config import Settings
-from batchtui.core.engine import Engine
+from batchtui.core.engine import LIST_CHUNK, Engine
 from batchtui.core.ledger import Ledger
 from batchtui.core.models import Batch, Cost, ErrorBreakdown, Outcome, Provider, Status, Usage
 from batchtui.core.paths import Paths
@@ -163,3 +163,23 @@ def _batch(batch_id: str, status: Status) -> Batch:
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+async def test_a_listing_hands_over_each_chunk_costed_and_recorded_as_it_arrives(tmp_path):
+    events: list[str] = []
+    engine = _engine(tmp_path, [ACCOUNT], transport=paged_server(3, 100, events))
+    seen: list[Batch] = []
+
+    def listed(account: Account, chunk: list[Batch]) -> None:
+        assert account == ACCOUNT and 0 < len(chunk) <= LIST_CHUNK
+        assert all(b.cost is not None for b in chunk)  # costed before it is handed over
+        assert {b.id for b in engine.ledger.batches(ACCOUNT.name)} >= {b.id for b in chunk}  # and recorded
+        events.append(f"listed {chunk[-1].id}")
+        seen.extend(chunk)
+
+    batches, results = await engine.list_accounts([ACCOUNT], listed=listed)
+    assert results[0].ok and [id(b) for b in seen] == [id(b) for b in batches]  # the same objects, once each
+    assert len(batches) == 300
+    # The first chunk was handed over before the last page was asked for.
+    assert events.index("listed batch_00099") < events.index("request after=batch_00199")
+    await engine.aclose()

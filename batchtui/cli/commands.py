@@ -79,12 +79,12 @@ async def cmd_ls(engine: Engine, args: Namespace) -> int:
     accounts = engine.accounts(args.accounts)
     if not accounts:
         err("batchtui: no accounts yet; add one with `batchtui accounts add NAME --provider P --key-stdin`")
-    batches, results = await engine.list_accounts(accounts)
+    listing = render.Listing() if args.json else None
+    batches, results = await engine.list_accounts(accounts, listed=listing.add if listing else None)
     if args.status:
         batches = [b for b in batches if b.status.value == args.status]
-    if args.json:
-        render.dump({"batches": [render.batch_json(b) for b in batches],
-                     "accounts": [r.as_json() for r in results]})
+    if listing is not None:
+        listing.dump(batches, [r.as_json() for r in results])
     else:
         render.table(render.BATCH_HEADERS, render.batch_rows(batches))
     for result in results:

@@ -69,19 +69,57 @@ def dump(obj: Any, out: TextIO = sys.stdout) -> None:
     out.write("\n")
 
 
-def indented_json(obj: Any) -> str:
+# `json.dumps(obj, ensure_ascii=False, separators=(",", ":"))` without building an encoder per call.
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def indented_json(obj: Any, compact: str | None = None) -> str:
     """Exactly `json.dumps(obj, ensure_ascii=False, indent=2)`, made fast.
 
     With an indent the json module encodes in Python (a quarter of a second for `ls` of
     12,000 batches); without one, in C. So encode compactly in C and let msgspec re-indent
     the text, which it does without re-encoding a single value (numbers keep Python's
     spelling). NaN, which is not JSON, and surrogates, which are not UTF-8, take the slow way.
+    `compact`, when the caller has it already, is `obj` encoded compactly.
     """
-    compact = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     try:
-        return msgspec.json.format(compact.encode(), indent=2).decode()
+        return msgspec.json.format((compact or _compact(obj)).encode(), indent=2).decode()
     except (msgspec.DecodeError, UnicodeEncodeError):
         return json.dumps(obj, ensure_ascii=False, indent=2)
+
+
+class Listing:
+    """`ls --json`'s document, its batches encoded while the listing still waits on the network.
+
+    `add` (Engine.list_accounts' `listed`) encodes each chunk of batches as it arrives, so
+    once the last page is in only the joining and the indenting are left (encoding 12,000
+    batches at the end was a tenth of `ls`'s time). The output is exactly `dump` of the
+    same document.
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[int, tuple[Batch, str]] = {}  # id(batch) -> (batch, compact JSON)
+
+    def add(self, account: object, batches: Sequence[Batch]) -> None:
+        for batch in batches:
+            # The batch is kept beside its text so its id cannot be reused by another object.
+            self._encoded[id(batch)] = (batch, _compact(batch_json(batch)))
+
+    def _text(self, batch: Batch) -> str:
+        known = self._encoded.get(id(batch))
+        return known[1] if known is not None and known[0] is batch else _compact(batch_json(batch))
+
+    def dump(self, batches: Sequence[Batch], accounts: list[dict[str, Any]], out: TextIO = sys.stdout) -> None:
+        compact = '{"batches":[' + ",".join(map(self._text, batches)) + '],"accounts":' + _compact(accounts) + "}"
+
+        try:
+            text = msgspec.json.format(compact.encode(), indent=2).decode()
+        except (msgspec.DecodeError, UnicodeEncodeError):
+            # NaN or a surrogate: the slow way, as `indented_json` takes it.
+            text = json.dumps({"batches": [batch_json(b) for b in batches], "accounts": accounts},
+                              ensure_ascii=False, indent=2)
+        out.write(inert_json(text))
+        out.write("\n")
 
 
 # json.dumps escapes C0 controls but leaves DEL, C1 controls (U+009B is a CSI), bidi and other

@@ -29,6 +29,14 @@ from batchtui.core.providers.base import ProviderClient
 from batchtui.core.transport import RetryPolicy
 
 
+# Batches costed and recorded at a time while an account is listed: an OpenAI page, a tenth of
+# an Anthropic or Gemini one.
+LIST_CHUNK = 100
+
+# Called with each chunk of an account's batches as it is listed (costed, recorded).
+OnListed = Callable[[Account, list[Batch]], None]
+
+
 class MissingKeyError(BatchtuiError):
     """An account with no key in the keyring and none in the provider's env var."""
 
@@ -126,17 +134,41 @@ class Engine:
                     for batch_id, analysis in self.ledger.analyses(account, ids).items()}
         return [attach_cost(b, self.prices, analyses.get(b.key)) for b in batches]
 
-    async def list_account(self, account: Account) -> list[Batch]:
+    async def list_account(self, account: Account, *, listed: OnListed | None = None) -> list[Batch]:
+        """Every batch of one account, costed and recorded in the ledger.
+
+        Batches are costed, recorded (and handed to `listed`, with the account) a chunk at a
+        time as the pages arrive, not all at the end: the work of one page overlaps the wait
+        for the next, so little is left to do once the last page is in. A listing that fails
+        part-way has recorded the chunks it read (they are true) and returns nothing.
+        """
         client = self.client(account)
-        batches = self.costed_many([b async for b in client.list_batches()])
-        await asyncio.to_thread(self.ledger.upsert_batches, batches)
+        batches: list[Batch] = []
+        chunk: list[Batch] = []
+        async for batch in client.list_batches():
+            chunk.append(batch)
+            if len(chunk) >= LIST_CHUNK:
+                batches += await self._listed_chunk(account, chunk, listed)
+                chunk = []
+        if chunk:
+            batches += await self._listed_chunk(account, chunk, listed)
         return batches
 
-    async def list_accounts(self, accounts: Iterable[Account]) -> tuple[list[Batch], list[AccountResult]]:
-        """Every batch of every account, polled concurrently; one failing account never
-        stops the others."""
+    async def _listed_chunk(self, account: Account, chunk: list[Batch], listed: OnListed | None) -> list[Batch]:
+        costed = self.costed_many(chunk)
+        await asyncio.to_thread(self.ledger.upsert_batches, costed)
+        if listed is not None:
+            listed(account, costed)
+        return costed
+
+    async def list_accounts(self, accounts: Iterable[Account], *,
+                            listed: OnListed | None = None) -> tuple[list[Batch], list[AccountResult]]:
+        """Every batch of every account, newest first, polled concurrently; one failing account
+        never stops the others. `listed(account, batches)` sees each chunk as it is ready (of
+        an account that later fails too)."""
         accounts = list(accounts)
-        outcomes = await asyncio.gather(*(self.list_account(a) for a in accounts), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self.list_account(a, listed=listed) for a in accounts),
+                                        return_exceptions=True)
         batches: list[Batch] = []
         results: list[AccountResult] = []
         for account, outcome in zip(accounts, outcomes):

@@ -204,6 +204,10 @@ class PriceTable:
             if key in self._by_key:
                 raise ValueError(f"{name!r} and {self._by_key[key].name!r} name the same model")
             self._by_key[key] = ModelPrice(name=name, **entry.model_dump())
+        # The table never changes once built, and a listing prices thousands of batches of a
+        # few models: each name is resolved, and each model's rates derived, once.
+        self._resolved: dict[str, ModelPrice | None] = {}
+        self._rates: dict[tuple[str, Provider], tuple[_Rates, _Rates]] = {}
 
     @classmethod
     def load(
@@ -247,10 +251,13 @@ class PriceTable:
     def resolve(self, model: str) -> ModelPrice | None:
         """The entry pricing `model`: an exact name first, then its family without snapshot
         suffixes (`gpt-5.4-mini-2026-03-05` -> `gpt-5.4-mini`). None if the table has neither."""
-        for key in _candidate_keys(model):
-            if (price := self._by_key.get(key)) is not None:
-                return price
-        return None
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
+        found = next((p for key in _candidate_keys(model) if (p := self._by_key.get(key)) is not None), None)
+        self._resolved[model] = found
+        return found
 
     def cost(
         self,
@@ -306,13 +313,21 @@ class PriceTable:
             if price is None:
                 missing.append(model)
                 continue
-            standard_rates = _standard_rates(price, provider)
-            batch += self._batch_rates(standard_rates, provider).usd(usage)
+            standard_rates, batch_rates = self._rates_of(price, provider)
+            batch += batch_rates.usd(usage)
             standard += standard_rates.usd(usage)
         if missing:
             names = ", ".join(repr(m) for m in sorted(missing))
             return f"no price for model{'s' if len(missing) > 1 else ''} {names}"
         return batch, standard
+
+    def _rates_of(self, price: ModelPrice, provider: Provider) -> tuple[_Rates, _Rates]:
+        """(standard rates, batch rates) of a table entry for a provider's batches."""
+        rates = self._rates.get((price.name, provider))
+        if rates is None:
+            standard = _standard_rates(price, provider)
+            rates = self._rates[(price.name, provider)] = (standard, self._batch_rates(standard, provider))
+        return rates
 
     def _batch_rates(self, std: _Rates, provider: Provider) -> _Rates:
         if provider is Provider.GEMINI:

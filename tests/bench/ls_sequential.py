@@ -12,23 +12,25 @@ from collections.abc import Iterable
 
 from batchtui.cli.main import main
 from batchtui.core.accounts import Account
-from batchtui.core.engine import AccountResult, Engine
+from batchtui.core.engine import AccountResult, Engine, OnListed
 from batchtui.core.errors import BatchtuiError
 from batchtui.core.models import Batch
 
 
-async def one_after_another(self: Engine, accounts: Iterable[Account]) -> tuple[list[Batch], list[AccountResult]]:
-    """`Engine.list_accounts` with each account awaited in turn (same results, same order)."""
+async def one_after_another(self: Engine, accounts: Iterable[Account], *,
+                            listed: OnListed | None = None) -> tuple[list[Batch], list[AccountResult]]:
+    """`Engine.list_accounts` with each account awaited in turn (same results, same order,
+    the same `listed` calls)."""
     batches: list[Batch] = []
     results: list[AccountResult] = []
     for account in accounts:
         try:
-            listed = await self.list_account(account)
+            batches_of_account = await self.list_account(account, listed=listed)
         except (BatchtuiError, OSError) as exc:
             results.append(AccountResult(account, ok=False, error=str(exc), error_kind=type(exc).__name__))
             continue
-        batches.extend(listed)
-        results.append(AccountResult(account, ok=True, batches=len(listed)))
+        batches.extend(batches_of_account)
+        results.append(AccountResult(account, ok=True, batches=len(batches_of_account)))
     batches.sort(key=lambda b: b.created_at, reverse=True)
     return batches, results
 
