@@ -183,3 +183,14 @@ async def test_a_listing_hands_over_each_chunk_costed_and_recorded_as_it_arrives
     # The first chunk was handed over before the last page was asked for.
     assert events.index("listed batch_00099") < events.index("request after=batch_00199")
     await engine.aclose()
+
+
+@pytest.mark.parametrize("provider", [Provider.OPENAI, Provider.ANTHROPIC])
+async def test_a_list_page_without_a_data_array_is_a_protocol_error_not_the_end(provider):
+    from batchtui.core.errors import ProtocolError
+    from batchtui.core.providers import make_client
+
+    page = httpx.MockTransport(lambda request: httpx.Response(200, json={"has_more": False, "data": {"0": {}}}))
+    async with make_client(Account(name="acct", provider=provider), KEY, transport=page) as client:
+        with pytest.raises(ProtocolError, match="without a data array"):
+            [b async for b in client.list_batches()]

@@ -25,7 +25,7 @@ from batchtui.core.accounts import DEFAULT_BASE_URLS, Account
 from batchtui.core.errors import AmbiguousCreate, InputError, ProtocolError
 from batchtui.core.models import Batch, Provider, RequestCounts, ResultFile, Status
 from batchtui.core.providers.anthropic_results import parse_result, wire_count
-from batchtui.core.providers.base import BatchInput, Limits, ProviderClient, list_batches_paged
+from batchtui.core.providers.base import BatchInput, Limits, ProviderClient, data_items, list_batches_paged
 from batchtui.core.timeparse import parse_time
 
 API_VERSION = "2023-06-01"
@@ -76,12 +76,7 @@ class AnthropicClient(ProviderClient):
             asked.append(last_id)
             return last_id
 
-        def items(page: dict[str, Any]) -> list[Any]:
-            data = page.get("data")
-            if not isinstance(data, list):
-                raise ProtocolError("a batch list page without a `data` list", account=self.account.name)
-            return data
-
+        items = data_items(self.account.name)
         async with aclosing(list_batches_paged(fetch, next_cursor, items, self.to_batch, stop_at)) as batches:
             async for batch in batches:
                 yield batch

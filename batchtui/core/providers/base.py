@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, ClassVar
 import httpx
 
 from batchtui.core.accounts import Account
-from batchtui.core.errors import BatchtuiError
+from batchtui.core.errors import BatchtuiError, ProtocolError
 from batchtui.core.models import Batch, Provider, ResultFile, ResultItem
 from batchtui.core.transport import RetryPolicy, Transport
 
@@ -179,6 +179,20 @@ class ProviderClient(abc.ABC):
 # While turning a page into batches, let the event loop run this often: other accounts'
 # requests (and the next page, when prefetched) go out meanwhile instead of after the page.
 YIELD_EVERY = 25
+
+
+def data_items(account: str) -> Callable[[dict[str, Any]], list[Any]]:
+    """`items` for `list_batches_paged` over pages that hold their batches in a `data` array
+    (OpenAI and its clones, Anthropic). A page without one is a ProtocolError, never an empty
+    page: reading it as the end would silently drop every batch after it."""
+
+    def items(page: dict[str, Any]) -> list[Any]:
+        data = page.get("data")
+        if not isinstance(data, list):
+            raise ProtocolError("a batch list without a data array", account=account)
+        return data
+
+    return items
 
 
 async def list_batches_paged(

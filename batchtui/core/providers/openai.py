@@ -20,7 +20,15 @@ from batchtui.core.accounts import Account
 from batchtui.core.errors import InputError, ProtocolError
 from batchtui.core.models import Batch, Provider, ResultFile
 from batchtui.core.providers import openai_lines
-from batchtui.core.providers.base import TOKEN_KEY, BatchInput, Limits, NotSupported, ProviderClient, list_batches_paged
+from batchtui.core.providers.base import (
+    TOKEN_KEY,
+    BatchInput,
+    Limits,
+    NotSupported,
+    ProviderClient,
+    data_items,
+    list_batches_paged,
+)
 from batchtui.core.providers.openai_dialects import OPENAI, Dialect, ListStyle, dialect_for, to_batch
 
 PAGE_SIZE = 100  # the largest page /batches gives
@@ -123,12 +131,7 @@ class OpenAIClient(ProviderClient):
             cursors.add(last)
             return last
 
-        def items(page: dict[str, Any]) -> list[Any]:
-            data = page.get("data")
-            if not isinstance(data, list):
-                raise ProtocolError("a batch list without a data array", account=self.account.name)
-            return data
-
+        items = data_items(self.account.name)
         async with aclosing(list_batches_paged(fetch, next_cursor, items, self._batch, stop_at)) as batches:
             async for batch in batches:
                 yield batch
