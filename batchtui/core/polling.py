@@ -5,12 +5,16 @@ known to be terminal (terminal batches never change, so they are never fetched a
 fetches the known active batches the listing did not reach. The loop then sleeps: briefly
 while the account has active batches, long when all are terminal, as long as a 429 asks, and
 with growing backoff while the provider is unreachable. `wake()` cuts a sleep short (`r`).
+
+No part of a steady cycle walks the known batches: the active ones and the ended ones still to
+be priced from their results are kept apart as batches arrive and change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +78,43 @@ class _AccountState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass
+class _Known:
+    """One account's known batches, indexed so that a cycle's work follows what changed and
+    never the number of batches known (an account may hold tens of thousands)."""
+
+    by_id: dict[str, Batch] = field(default_factory=dict)
+    # Not terminal yet: fetched if the listing misses them. A dict keeps them in the order first
+    # seen, as the known batches are, so a cycle's fetches (and its changes) come in a stable order.
+    active: dict[str, None] = field(default_factory=dict)
+    # Ended batches whose cost is in their results, waiting to be priced: those that ended
+    # while we watched first, then the backlog the ledger knew of.
+    unpriced: deque[str] = field(default_factory=deque)
+    queued: set[str] = field(default_factory=set)
+    tried: set[str] = field(default_factory=set)  # priced, or their results are gone: never queued again
+    # Queue candidates not yet checked against the ledger's analyses (checked in bulk, in a thread).
+    just_ended: list[str] = field(default_factory=list)
+    backlog: list[str] = field(default_factory=list)
+
+    def remember(self, batch: Batch) -> None:
+        self.by_id[batch.id] = batch
+        if batch.is_terminal:
+            self.active.pop(batch.id, None)
+        else:
+            self.active[batch.id] = None
+
+    def is_terminal(self, batch_id: str) -> bool:
+        batch = self.by_id.get(batch_id)
+        return batch is not None and batch.is_terminal
+
+    def offer(self, batch: Batch, into: list[str]) -> None:
+        """Queue `batch` for pricing if only its results can price it."""
+        if (batch.is_terminal and batch.result_files and batch.usage is None
+                and batch.id not in self.tried and batch.id not in self.queued):
+            self.queued.add(batch.id)
+            into.append(batch.id)
+
+
 class Poller:
     def __init__(
         self,
@@ -90,17 +131,23 @@ class Poller:
         self.auto_analyse = auto_analyse
         self.max_backoff = max_backoff
         self.clock = clock
-        self._known: dict[str, dict[str, Batch]] = {}
+        self._known: dict[str, _Known] = {}
         for batch in known:
-            self._known.setdefault(batch.account, {})[batch.id] = batch
+            book = self._book(batch.account)
+            book.remember(batch)
+            if auto_analyse:
+                book.offer(batch, book.backlog)
         self._state: dict[str, _AccountState] = {}
-        self._analysed: set[tuple[str, str]] = set()
 
     def state(self, account: str) -> _AccountState:
         return self._state.setdefault(account, _AccountState())
 
     def known(self, account: str) -> dict[str, Batch]:
-        return self._known.setdefault(account, {})
+        """The account's known batches by id, as last polled: read it, never change it."""
+        return self._book(account).by_id
+
+    def _book(self, account: str) -> _Known:
+        return self._known.setdefault(account, _Known())
 
     def forget(self, account: str) -> None:
         self._known.pop(account, None)
@@ -118,30 +165,35 @@ class Poller:
         state = self.state(account.name)
         async with state.lock:  # never two polls of one account at once
             state.cycle += 1
-            known = self.known(account.name)
+            book = self._book(account.name)
+            known = book.by_id
             client = self.engine.client(account)
-            terminal_ids = {bid for bid, b in known.items() if b.is_terminal}
             # After the first poll the listing should stop early, at the newest known terminal
             # batch: ask for a first page just big enough (so an idle account's poll is one
             # small answer, not a thousand batches), and full pages only if it was not.
-            first_page = len(known) - len(terminal_ids) + NEW_BATCH_ROOM if known else None
+            first_page = len(book.active) + NEW_BATCH_ROOM if known else None
             # With no terminal batch known the listing reads every page (and may prefetch them).
-            stop_at = terminal_ids.__contains__ if terminal_ids else None
+            stop_at = book.is_terminal if len(known) > len(book.active) else None
             listed = [b async for b in client.list_batches(stop_at=stop_at, first_page=first_page)]
             seen = {b.id for b in listed}
-            stale = [b.id for b in known.values() if not b.is_terminal and b.id not in seen]
+            stale = [bid for bid in book.active if bid not in seen]
             fetched = await asyncio.gather(*(self._get(client, bid) for bid in stale))
             fresh = listed + [b for b in fetched if b is not None]
             changed = self.engine.costed_many(b for b in fresh if _differs(known.get(b.id), b))
-            if self.auto_analyse:
-                changed.extend(await self._analyse_one(account, fresh, known))
             for batch in changed:
-                known[batch.id] = batch
+                book.remember(batch)
+                if self.auto_analyse:
+                    book.offer(batch, book.just_ended)
+            if self.auto_analyse:
+                priced = await self._price_next(account, book)
+                if priced is not None:
+                    book.remember(priced)
+                    changed.append(priced)
             if changed:
                 await asyncio.to_thread(self.engine.ledger.upsert_batches, changed)
             state.failures = 0
             state.last_ok_at = datetime.now(UTC)
-            active = sum(not b.is_terminal for b in known.values())
+            active = len(book.active)
             status = AccountStatus(account.name, Health.OK, None, state.last_ok_at,
                                    self.interval(account, active), active, len(known))
             return PollUpdate(account.name, tuple(changed), status, state.cycle)
@@ -152,27 +204,44 @@ class Poller:
         except NotFoundError:
             return None  # gone from the provider (deleted): the ledger keeps its history
 
-    async def _analyse_one(self, account: Account, fresh: list[Batch], known: dict[str, Batch]) -> list[Batch]:
-        """Price one newly finished batch per cycle from its results (Anthropic and Gemini
-        report usage only there). One per cycle keeps a backlog from hogging the account; the
-        backlog is the known batches too, since the listing stops before the older ended ones."""
-        fresh_ids = {b.id for b in fresh}
-        for batch in [*fresh, *(b for bid, b in known.items() if bid not in fresh_ids)]:
-            key = batch.key
-            if key in self._analysed or not batch.is_terminal or not batch.result_files or batch.usage is not None:
-                continue
-            self._analysed.add(key)
-            if self.engine.ledger.analysis(account.name, batch.id) is not None:
+    async def _price_next(self, account: Account, book: _Known) -> Batch | None:
+        """Price one ended batch per cycle from its results (Anthropic and Gemini report usage
+        only there). One per cycle keeps a backlog from hogging the account; the newest to
+        end go first. The queue is fed as batches become known or end, so a cycle never walks
+        the known batches to find one."""
+        await self._check_offers(account, book)
+        while book.unpriced:
+            batch_id = book.unpriced.popleft()
+            book.queued.discard(batch_id)
+            book.tried.add(batch_id)
+            batch = book.by_id[batch_id]
+            # Another process (`batchtui fetch`) may have priced it since it was queued.
+            if await asyncio.to_thread(self.engine.ledger.analysed_ids, account.name, [batch_id]):
                 continue
             try:
                 await analyse_results(self.engine, account, batch)
             except BatchtuiError as exc:
-                if _passing(exc):  # the network, not the results: a later cycle tries again
-                    self._analysed.discard(key)
-                    return []
+                if _passing(exc):  # the network, not the results: the next cycle tries again
+                    book.tried.discard(batch_id)
+                    book.queued.add(batch_id)
+                    book.unpriced.appendleft(batch_id)
+                    return None
                 continue  # results unavailable (archived, expired): cost stays unknown
-            return [self.engine.costed(batch)]
-        return []
+            return self.engine.costed(batch)
+        return None
+
+    async def _check_offers(self, account: Account, book: _Known) -> None:
+        """Queue the new candidates the ledger holds no analysis of, in one bulk lookup."""
+        offered = book.just_ended + book.backlog
+        if not offered:
+            return
+        done = await asyncio.to_thread(self.engine.ledger.analysed_ids, account.name, offered)
+        book.tried.update(done)
+        book.queued.difference_update(done)
+        book.unpriced.extendleft(bid for bid in reversed(book.just_ended) if bid not in done)
+        book.unpriced.extend(bid for bid in book.backlog if bid not in done)
+        book.just_ended.clear()
+        book.backlog.clear()
 
     def interval(self, account: Account, active: int) -> float:
         return account.poll_active_seconds if active else account.poll_idle_seconds
@@ -214,9 +283,9 @@ class Poller:
 
     def _failed(self, account: Account, health: Health, exc: Exception, delay: float) -> PollUpdate:
         state = self.state(account.name)
-        known = self.known(account.name)
-        active = sum(not b.is_terminal for b in known.values())
-        status = AccountStatus(account.name, health, str(exc), state.last_ok_at, delay, active, len(known))
+        book = self._book(account.name)
+        active = len(book.active)
+        status = AccountStatus(account.name, health, str(exc), state.last_ok_at, delay, active, len(book.by_id))
         return PollUpdate(account.name, (), status, state.cycle)
 
 
