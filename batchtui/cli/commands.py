@@ -4,7 +4,6 @@ stderr (never a traceback, never a key)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from argparse import Namespace
 from collections.abc import Awaitable, Callable
@@ -34,10 +33,6 @@ def run_command(args: Namespace) -> int:
         "ls": cmd_ls, "show": cmd_show, "fetch": cmd_fetch, "retry": cmd_retry,
         "cancel": cmd_cancel, "submit": cmd_submit,
     }
-    # A command makes tens of thousands of short-lived objects (12,000 batches for `ls`) and
-    # hardly any reference cycles: a collection every 700 allocations (the default) spent a
-    # fifth of `ls`'s time in the garbage collector (tests/bench/test_cli_ls.py).
-    gc.set_threshold(20_000, *gc.get_threshold()[1:])
     try:
         engine = Engine.open()
         setup_logging(engine.paths)
