@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import keyring
 import pytest
 from keyring.backends import fail
@@ -14,6 +15,7 @@ from batchtui.core.accounts import Account
 from batchtui.core.config import Settings, load_settings, save_settings
 from batchtui.core.polling import AccountStatus, Health
 from batchtui.demo import demo_engine
+from batchtui.sim.bulk import seed_many
 from batchtui.sim.scenario import DEMO_ACCOUNTS
 from batchtui.ui.screens.account_form import AccountForm
 from batchtui.ui.screens.accounts import (
@@ -239,6 +241,48 @@ async def test_demo_test_shows_ok_and_the_refused_keys_auth_error(demo):
         assert refused.ok is False and "401" in refused.error
         line = screen.query_one("#accounts-test").render().plain
         assert "failed" in line and "401" in line
+
+
+class _Recording(httpx.AsyncBaseTransport):
+    """The simulator's transport, keeping every request the engine sends."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_testing_a_key_asks_for_one_batch_however_many_the_account_has(home):
+    engine, sim = demo_engine(home.config_dir / "big", manual_clock=True, start=START, seed=0)
+    recording = _Recording(engine.transport)
+    engine.transport = recording  # before any client is made
+    tested = {"acme-prod": "openai", "claude-team": "anthropic", "gemini-lab": "gemini"}
+    for name, provider in tested.items():
+        seed_many(sim.world, sim.world.workspace(provider, name), batches=2_500)  # many pages' worth
+    messages, hook = recorder()
+    app = dashboard(engine, demo=True)
+    try:
+        async with app.run_test(size=(160, 45), message_hook=hook) as pilot:
+            screen = await open_accounts(pilot)
+            table = screen.query_one(DataTable)
+            for name, provider in tested.items():
+                ws = sim.world.workspace(provider, name)
+                ws.requests.clear()
+                recording.requests.clear()
+                table.move_cursor(row=table.get_row_index(name))
+                await pilot.press("c")
+                await settle(pilot)
+                assert sum(ws.requests.values()) == 1, (name, ws.requests)
+                [request] = recording.requests
+                asked = request.url.params.get("limit") or request.url.params.get("pageSize")
+                assert asked == "1", (name, str(request.url))  # one batch back, not a full page
+            assert {m.name: m.ok for m in messages if isinstance(m, AccountTested)} == dict.fromkeys(tested, True)
+    finally:
+        await engine.aclose()
+        engine.close_ledger()
 
 
 async def test_demo_disables_add_and_remove_and_says_why(demo, home):

@@ -237,7 +237,9 @@ class AccountsScreen(Screen):
         try:
             # Building a client reads the key from the keyring: a blocking call.
             client = await asyncio.to_thread(engine.client, account)
-            async for _ in client.list_batches(stop_at=lambda _id: True):
+            # One batch is proof enough that the key works: one small request, whatever the
+            # account holds (stopping at it keeps the listing from asking for another page).
+            async for _ in client.list_batches(stop_at=lambda _id: True, first_page=1):
                 break
         except (BatchtuiError, OSError) as exc:
             self.post_message(AccountTested(account.name, False, str(exc)))
