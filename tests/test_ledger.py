@@ -23,6 +23,7 @@ from batchtui.core.ledger import (
     Ledger,
     LedgerError,
     LedgerVersionError,
+    RetryClaimed,
 )
 from batchtui.core.models import (
     Batch,
@@ -146,9 +147,9 @@ def test_a_current_database_reopens_without_running_migrations_again(
         ledger.upsert_batches([make_batch()])
 
     def must_not_run(conn: sqlite3.Connection) -> None:
-        raise AssertionError("migration 1 ran twice")
+        raise AssertionError("a migration ran twice")
 
-    monkeypatch.setattr(ledger_schema, "MIGRATIONS", (must_not_run,))
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", (must_not_run,) * CURRENT)
     with Ledger.open(path) as ledger:
         assert ledger.get_batch("main", "batch_1") == make_batch()
     assert user_version(path) == CURRENT
@@ -453,6 +454,81 @@ def test_a_batch_cannot_retry_itself(ledger: Ledger) -> None:
         ledger.record_retry("main", "b1", "b1", ["a"])
 
 
+# Retry claims
+
+
+def test_a_second_retry_claim_fails_cleanly_naming_the_batch_and_the_holder(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path, clock=clock) as first, Ledger.open(path, clock=clock) as second:
+        claim = first.claim_retry("main", "batch_1", "tok-first")
+        assert (claim.token, claim.pid, claim.claimed_at) == ("tok-first", os.getpid(), T0)
+        with pytest.raises(RetryClaimed) as refused:
+            second.claim_retry("main", "batch_1", "tok-second")
+        assert "batch_1" in str(refused.value) and "tok-first" in str(refused.value)
+        assert refused.value.claim == claim
+        # Other batches, and the same id in another account, are claimed on their own.
+        second.claim_retry("main", "batch_2", "tok-second")
+        second.claim_retry("other", "batch_1", "tok-second")
+        # Only the holder lets go; then the batch can be retried again.
+        assert second.release_retry_claim("main", "batch_1", "tok-second") is False
+        assert second.retry_claim("main", "batch_1") == claim
+        assert first.release_retry_claim("main", "batch_1", "tok-first") is True
+        assert second.retry_claim("main", "batch_1") is None
+        assert second.claim_retry("main", "batch_1", "tok-second").token == "tok-second"
+
+
+def test_a_v1_ledger_gains_the_retry_claims_and_keeps_its_batches(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "ledger.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger_schema, "MIGRATIONS", ledger_schema.MIGRATIONS[:1])
+        with Ledger.open(path) as ledger:
+            ledger.upsert_batches([make_batch()])
+    assert user_version(path) == 1
+    with Ledger.open(path) as ledger:
+        assert ledger.get_batch("main", "batch_1") == make_batch()
+        assert ledger.claim_retry("main", "batch_1", "tok").token == "tok"
+    assert user_version(path) == CURRENT
+
+def test_forget_account_drops_its_retry_claims(ledger: Ledger) -> None:
+    ledger.claim_retry("main", "batch_1", "tok")
+    ledger.claim_retry("other", "batch_1", "tok")
+    ledger.forget_account("main")
+    assert ledger.retry_claim("main", "batch_1") is None
+    assert ledger.retry_claim("other", "batch_1") is not None
+
+
+def _claim(path: str, worker: int, start: multiprocessing.synchronize.Barrier, won: multiprocessing.Queue) -> None:
+    """One process racing the others for the same retry claim; reports what it got."""
+    with Ledger.open(path) as ledger:
+        start.wait()
+        try:
+            ledger.claim_retry("main", "batch_1", f"tok-{worker}")
+        except RetryClaimed as e:
+            won.put((worker, "refused", e.claim.token))
+        else:
+            won.put((worker, "claimed", f"tok-{worker}"))
+
+
+def test_processes_racing_for_one_retry_claim_leave_exactly_one_holder(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()  # migrated before the race: the race is for the claim
+    spawn = multiprocessing.get_context("spawn")
+    n = 4
+    start, won = spawn.Barrier(n), spawn.Queue()
+    racers = [spawn.Process(target=_claim, args=(str(path), w, start, won)) for w in range(n)]
+    for process in racers:
+        process.start()
+    outcomes = [won.get(timeout=120) for _ in racers]
+    for process in racers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in racers] == [0] * n
+    winners = [token for _, what, token in outcomes if what == "claimed"]
+    assert len(winners) == 1
+    # Every loser was told who holds it.
+    assert {token for _, what, token in outcomes if what == "refused"} == set(winners)
+    assert query(path, "SELECT token FROM retry_claims") == [(winners[0],)]
+
+
 # Analysis
 
 
@@ -563,7 +639,7 @@ def test_forget_account_drops_everything_of_that_account_only(ledger: Ledger) ->
 def test_the_schema_has_no_place_for_a_key(ledger: Ledger) -> None:
     tables = [name for (name,) in query(ledger.path, "SELECT name FROM sqlite_master WHERE type = 'table'")]
     columns = {row[1] for table in tables for row in query(ledger.path, f"PRAGMA table_info({table})")}
-    assert len(tables) == 7 and "body" in columns
+    assert len(tables) == 8 and "body" in columns
     assert not [c for c in columns if "key" in c or "secret" in c or "auth" in c]
 
 

@@ -35,6 +35,8 @@ from batchtui.core.ledger_schema import (
     IntentStatus,
     LedgerError,
     LedgerVersionError,
+    RetryClaim,
+    RetryClaimed,
     RetryLink,
     Submission,
 )
@@ -50,6 +52,8 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "LedgerVersionError",
+    "RetryClaim",
+    "RetryClaimed",
     "RetryLink",
     "Submission",
 ]
@@ -264,7 +268,7 @@ class Ledger:
         with self._writing() as conn:
             n_batches = conn.execute("DELETE FROM batches WHERE account = ?", (account,)).rowcount
             # submission_lines go with their submissions (ON DELETE CASCADE).
-            for table in ("submissions", "downloads", "retries", "analyses", "create_intents"):
+            for table in ("submissions", "downloads", "retries", "retry_claims", "analyses", "create_intents"):
                 conn.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
         return n_batches
 
@@ -444,6 +448,49 @@ class Ledger:
                 (account, batch_id),
             ).fetchone()
         return None if row is None else _retry_link(account, row)
+
+    # Retry claims
+
+    def claim_retry(self, account: str, parent_id: str, token: str) -> RetryClaim:
+        """Claim the right to send a retry of `parent_id`, before sending it. Atomic across
+        processes: looked up and inserted under one write lock (the primary key a backstop).
+        Raises RetryClaimed, naming the holder, when another retry holds it."""
+        now = self._now()
+        claim = RetryClaim(account, parent_id, token, os.getpid(), datetime.fromisoformat(now))
+        with self._writing() as conn:
+            held = self._retry_claim(conn, account, parent_id)
+            if held is None:
+                conn.execute(
+                    "INSERT INTO retry_claims (account, parent_id, token, pid, claimed_at) VALUES (?, ?, ?, ?, ?)",
+                    (account, parent_id, token, claim.pid, now),
+                )
+                return claim
+        raise RetryClaimed(
+            f"batch {parent_id} is already being retried by another batchtui (retry {held.token}, "
+            f"process {held.pid}, since {held.claimed_at:%Y-%m-%d %H:%M:%S} UTC)", held)
+
+    def release_retry_claim(self, account: str, parent_id: str, token: str) -> bool:
+        """Let go of our claim (only ours: a claim taken since by another retry stays)."""
+        with self._writing() as conn:
+            return conn.execute(
+                "DELETE FROM retry_claims WHERE account = ? AND parent_id = ? AND token = ?",
+                (account, parent_id, token),
+            ).rowcount > 0
+
+    def retry_claim(self, account: str, parent_id: str) -> RetryClaim | None:
+        with self._reading() as conn:
+            return self._retry_claim(conn, account, parent_id)
+
+    @staticmethod
+    def _retry_claim(conn: sqlite3.Connection, account: str, parent_id: str) -> RetryClaim | None:
+        row = conn.execute(
+            "SELECT token, pid, claimed_at FROM retry_claims WHERE account = ? AND parent_id = ?",
+            (account, parent_id),
+        ).fetchone()
+        if row is None:
+            return None
+        token, pid, at = row
+        return RetryClaim(account, parent_id, token, pid, datetime.fromisoformat(at))
 
     # Analysis
 

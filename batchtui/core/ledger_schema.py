@@ -86,6 +86,25 @@ class RetryLink:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryClaim:
+    """A retry of `parent_id` being sent: held from before the create until its link is recorded."""
+
+    account: str
+    parent_id: str
+    token: str  # the create intent token of the retry that holds it
+    pid: int  # the process that took it, for the person reading the refusal
+    claimed_at: datetime
+
+
+class RetryClaimed(LedgerError):
+    """Another retry of the same batch holds the claim: sending a second would double-spend."""
+
+    def __init__(self, message: str, claim: RetryClaim) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+@dataclass(frozen=True, slots=True)
 class CreateIntent:
     token: str
     account: str
@@ -214,7 +233,28 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+# One row per batch being retried right now, taken with an INSERT that the primary key makes
+# atomic across processes: two `batchtui retry` runs of one batch cannot both send.
+_V2 = (
+    """
+    CREATE TABLE retry_claims (
+        account    TEXT NOT NULL,
+        parent_id  TEXT NOT NULL,
+        token      TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (account, parent_id)
+    )
+    """,
+)
+
+
+def _v2_retry_claims(conn: sqlite3.Connection) -> None:
+    for statement in _V2:
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_retry_claims)
 
 
 @contextmanager
