@@ -104,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `batchtui` command. With `argv` None it is the process itself (the console
+    script, `python -m batchtui`), about to exit once it returns."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _before_exit()
+
+
+def _before_exit() -> None:
+    """Spare the process its last garbage collection.
+
+    At exit Python collects every object still tracked (each module's, pydantic's schemas,
+    whatever a command kept): ~0.15 s of every command, to free memory the OS takes back
+    anyway. Frozen objects are left out of it; nothing runs after this but the exit itself.
+    """
+    gc.freeze()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import humanize
 import msgspec
 
 from batchtui.core.models import Batch, Cost, ErrorBreakdown, RequestCounts
@@ -21,7 +20,11 @@ from batchtui.core.text import printable
 
 
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:  # the providers' times are UTC already: no conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def counts_json(counts: RequestCounts) -> dict[str, int | None]:
@@ -172,6 +175,8 @@ def progress(counts: RequestCounts) -> str:
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "-"
+    import humanize  # only tables for people need it: not loaded by `--json`
+
     return humanize.naturaltime((now or datetime.now(UTC)) - moment)
 
 

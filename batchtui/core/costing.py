@@ -38,7 +38,13 @@ def cost_of(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Cost
             return prices.estimate_running(batch.provider, {model: batch.usage}, done=done, total=batch.counts.total)
         return prices.cost(batch.provider, {model: batch.usage})
     if batch.status is Status.FAILED and not (batch.counts.succeeded or batch.counts.failed):
-        return Cost(usd=0.0, standard_usd=0.0, reason="the batch failed before running any request")
+        return _FAILED_EARLY
     if running:
-        return Cost(estimated=True, reason="no usage reported yet")
-    return Cost(reason="usage is in the results: fetch them to price this batch")
+        return _NO_USAGE_YET
+    return _USAGE_IN_RESULTS
+
+
+# The same few costs for thousands of batches: built once (they are frozen).
+_FAILED_EARLY = Cost(usd=0.0, standard_usd=0.0, reason="the batch failed before running any request")
+_NO_USAGE_YET = Cost(estimated=True, reason="no usage reported yet")
+_USAGE_IN_RESULTS = Cost(reason="usage is in the results: fetch them to price this batch")

@@ -83,9 +83,9 @@ class Engine:
         return cls(settings=settings, paths=paths, ledger=Ledger.open(paths.ledger_file), prices=prices, **kw)
 
     async def aclose(self) -> None:
+        # All at once: one by one, twelve clients took 70-170 ms at the end of `ls`.
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        await asyncio.gather(*(client.aclose() for client in clients))
 
     def close_ledger(self) -> None:
         self.ledger.close()

@@ -37,4 +37,5 @@ async def one_after_another(self: Engine, accounts: Iterable[Account], *,
 
 if __name__ == "__main__":
     Engine.list_accounts = one_after_another  # type: ignore[method-assign]
-    sys.exit(main(["ls", *sys.argv[1:]]))
+    sys.argv = ["batchtui", "ls", *sys.argv[1:]]
+    sys.exit(main())  # as `batchtui` itself calls it
