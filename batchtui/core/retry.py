@@ -5,6 +5,11 @@ never produced a result line at all (a Gemini batch that expired has none); requ
 and blocked items only when asked, since unchanged they fail again. The originals come from
 `--input FILE`, the ledger (batches submitted through batchtui) or the provider (OpenAI's
 input file), matched by custom id. Without them we refuse rather than guess.
+
+A retry is never sent twice by accident: within a process a counter sees a second press, and
+across processes (two `batchtui retry` runs in the same second) a claim in the ledger, taken
+before the create and let go once the child is linked, or when the provider refused it. A
+claim whose create may have made a batch (its answer lost) is kept: only --force gets past.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from batchtui.core.errors import BatchtuiError
 from batchtui.core.fetch import analyse_results
 from batchtui.core.models import Batch, Cost, Outcome
 from batchtui.core.providers.base import PARENT_KEY, BatchInput, NotSupported
-from batchtui.core.submit import Submitted, submit_validated
+from batchtui.core.ledger import IntentStatus, RetryClaimed
+from batchtui.core.submit import Submitted, new_token, submit_validated
 
 NOT_RUN = "not_run"  # an id with no result line: counted with the not-run outcomes
 
@@ -81,30 +87,67 @@ async def plan_retry(engine, account: Account, batch: Batch, *, include_request_
 async def run_retry(engine, plan: RetryPlan, *, force: bool = False) -> Submitted:
     account, parent = plan.account, plan.parent
     key = (account.name, parent.id)
-    if not force:
-        # The ledger learns of a child only once its create has been answered; until then, a
-        # second press (two dashboard workers, say) sees the first one here.
-        if engine.retries_in_flight[key]:
-            raise RetryRefused(
-                f"a retry of batch {parent.id} is being sent right now; two batches over the same requests "
-                f"would double-spend. Wait for it, or pass --force")
-        running = [link.child_id for link in engine.ledger.children(account.name, parent.id)
-                   if not _known_terminal(engine, account, link.child_id)]
-        if running:
-            raise RetryRefused(
-                f"batch {parent.id} already has a retry running ({running[0]}); two batches over the same "
-                f"requests would double-spend. Wait for it, or pass --force")
-    # No await between the checks above and this line: no other task can slip in between.
+    # The ledger learns of a child only once its create has been answered; until then, a
+    # second press in this process (two dashboard workers, say) sees the first one here.
+    if not force and engine.retries_in_flight[key]:
+        raise RetryRefused(
+            f"a retry of batch {parent.id} is being sent right now; two batches over the same requests "
+            f"would double-spend. Wait for it, or pass --force")
+    # No await between the check above and this line: no other task can slip in between.
     engine.retries_in_flight[key] += 1
     try:
-        return await _send_retry(engine, plan)
+        if force:
+            return await _send_retry(engine, plan, new_token())
+        return await _claimed_retry(engine, plan)
     finally:
         engine.retries_in_flight[key] -= 1
         if engine.retries_in_flight[key] <= 0:
             del engine.retries_in_flight[key]
 
 
-async def _send_retry(engine, plan: RetryPlan) -> Submitted:
+async def _claimed_retry(engine, plan: RetryPlan) -> Submitted:
+    """Send the retry under a claim in the ledger, which another process (a second `batchtui
+    retry` in the same second) cannot take as well."""
+    account, parent, ledger = plan.account, plan.parent, engine.ledger
+    token = new_token()
+    try:
+        await asyncio.to_thread(ledger.claim_retry, account.name, parent.id, token)
+    except RetryClaimed as held:
+        raise RetryRefused(_held_message(engine, account, held.claim)) from None
+    try:
+        # Looked at under the claim: a retry that ended its send before we claimed has its link.
+        running = [link.child_id for link in ledger.children(account.name, parent.id)
+                   if not _known_terminal(engine, account, link.child_id)]
+        if running:
+            raise RetryRefused(
+                f"batch {parent.id} already has a retry running ({running[0]}); two batches over the same "
+                f"requests would double-spend. Wait for it, or pass --force")
+        submitted = await _send_retry(engine, plan, token)
+    except BaseException:
+        # Synchronous, so a cancelled task still lets go. The claim is kept when a batch may
+        # exist (the create's answer was lost, or it was made but not linked): a second retry
+        # then has to be deliberate (--force) instead of double-spending.
+        intent = ledger.create_intent(token)
+        if intent is None or intent.status is IntentStatus.FAILED:
+            ledger.release_retry_claim(account.name, parent.id, token)
+        raise
+    await asyncio.to_thread(ledger.release_retry_claim, account.name, parent.id, token)
+    return submitted
+
+
+def _held_message(engine, account: Account, claim) -> str:
+    intent = engine.ledger.create_intent(claim.token)
+    if intent is not None and intent.batch_id is not None:
+        state = f"it created {intent.batch_id} but did not finish recording it; check that batch"
+    else:
+        state = (f"it is being sent right now, or its answer was lost (check "
+                 f"`batchtui ls --account {account.name}`)")
+    return (f"batch {claim.parent_id} is already being retried by another batchtui: retry {claim.token}, "
+            f"process {claim.pid}, since {claim.claimed_at:%Y-%m-%d %H:%M:%S} UTC; {state}. Two batches over "
+            f"the same requests would double-spend. Wait for it, or pass --force")
+
+
+async def _send_retry(engine, plan: RetryPlan, token: str) -> Submitted:
     account, parent = plan.account, plan.parent
     objects = [json.loads(line) for line in plan.lines]
     label = parent.name or parent.id
@@ -113,7 +156,7 @@ async def _send_retry(engine, plan: RetryPlan) -> Submitted:
                              display_name=f"retry of {label}"[:120])
     validated = ValidatedInput(batch_input=batch_input, custom_ids=plan.custom_ids, sha256="",
                                path=Path(f"retry-of-{_tail(parent.id)}.jsonl"))
-    submitted = await submit_validated(engine, account, validated)
+    submitted = await submit_validated(engine, account, validated, token=token)
     await asyncio.to_thread(engine.ledger.record_retry, account.name, parent.id, submitted.batch.id, plan.custom_ids)
     return submitted
 

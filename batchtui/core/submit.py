@@ -38,9 +38,17 @@ async def submit_file(engine, account: Account, path: Path, *, model: str | None
     return await submit_validated(engine, account, validated)
 
 
-async def submit_validated(engine, account: Account, validated: ValidatedInput) -> Submitted:
+def new_token() -> str:
+    """A create intent's token: rides in the batch's metadata (or display name)."""
+    return uuid.uuid4().hex[:16]
+
+
+async def submit_validated(engine, account: Account, validated: ValidatedInput, *,
+                           token: str | None = None) -> Submitted:
+    """`token` is the create intent's, when the caller needs it known beforehand (a retry
+    names its claim by it); by default a new one."""
     client = engine.client(account)
-    token = uuid.uuid4().hex[:16]
+    token = token or new_token()
     batch_input: BatchInput = dataclasses.replace(
         validated.batch_input, metadata={**validated.batch_input.metadata, TOKEN_KEY: token})
     await asyncio.to_thread(
