@@ -70,8 +70,21 @@ def results_expire_at(batch: Batch) -> datetime | None:
     return None
 
 
-def risks(batch: Batch, now: datetime, peers: Iterable[Batch] = ()) -> list[str]:
-    """Short plain-text flags for a batch at risk."""
+_UNKNOWN = object()
+
+
+def typical_queue_wait(peers: Iterable[Batch], account: str, excluding: str | None = None) -> timedelta | None:
+    """How long this account's batches usually wait before they start: the median of their
+    queue times (None when none has started yet)."""
+    waits = [b.in_progress_at - b.created_at for b in peers
+             if b.account == account and b.in_progress_at is not None and b.id != excluding]
+    return statistics.median(waits) if waits else None
+
+
+def risks(batch: Batch, now: datetime, peers: Iterable[Batch] = (), *,
+          typical_wait: timedelta | None | object = _UNKNOWN) -> list[str]:
+    """Short plain-text flags for a batch at risk. "Stuck in queue" compares the batch's wait
+    with its account's `typical_wait`, worked out from `peers` when the caller has not."""
     flags: list[str] = []
     if not batch.is_terminal and batch.expires_at is not None:
         left = batch.expires_at - now
@@ -79,9 +92,7 @@ def risks(batch: Batch, now: datetime, peers: Iterable[Batch] = ()) -> list[str]
             flags.append("expires soon" if left > timedelta(0) else "past its expiry")
     if batch.status in QUEUED:
         waited = now - batch.created_at
-        others = [(b.in_progress_at - b.created_at) for b in peers
-                  if b.account == batch.account and b.in_progress_at is not None and b.id != batch.id]
-        typical = statistics.median(others) if others else None
+        typical = typical_queue_wait(peers, batch.account, batch.id) if typical_wait is _UNKNOWN else typical_wait
         limit = max(STUCK_FLOOR, typical * STUCK_FACTOR) if typical is not None else None
         if limit is not None and waited > limit:
             flags.append("stuck in queue")

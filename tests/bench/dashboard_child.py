@@ -3,8 +3,8 @@
     PYTHONPATH=.:tests python -m bench.dashboard_child MODE [ARGS]
 
 startup-bare           a bare Textual app painting a one-row DataTable; prints "painted" at its first frame
-startup-real           `make_app` over BATCHTUI_HOME's accounts and ledger (no polling); "painted" once the
-                       batches table shows the ledger's rows
+startup-real           `make_app` over BATCHTUI_HOME's accounts and ledger (no polling); "painted" at the
+                       first frame (the table shows the newest rows), "loaded" once every row is placed
 updates ROUNDS         UI-thread CPU to apply poll cycles where 1% / all of the batches changed, and RSS
 responsive URLS_JSON   key latency (cursor, filter typing) while every account polls the simulator at URLS
 
@@ -57,10 +57,14 @@ async def startup_real() -> dict:
     app = make_app(engine, poll=False)
     async with app.run_test(headless=True, size=SIZE, message_hook=on_first_frame) as pilot:
         await pilot.pause()
+        first_rows = app.screen.query_one(BatchTable).row_count
+        await _until(lambda: not app.loading)  # the rest of the ledger, read after the first frame
+        await pilot.pause()
+        print("loaded", flush=True)
         rows = app.screen.query_one(BatchTable).row_count
     await engine.aclose()
     engine.close_ledger()
-    return {"rows": rows, "rss_mb": rss_mb()}
+    return {"rows": rows, "first_rows": first_rows, "rss_mb": rss_mb()}
 
 
 async def updates(rounds: int) -> dict:
@@ -75,6 +79,7 @@ async def updates(rounds: int) -> dict:
     engine = Engine.open()
     app = make_app(engine, poll=False)
     async with app.run_test(headless=True, size=SIZE) as pilot:
+        await _until(lambda: not app.loading)
         await pilot.pause()
         table = app.screen.query_one(BatchTable)
         batches = list(app.batches.values())
@@ -135,6 +140,7 @@ async def responsive(urls: dict[str, str], presses: int) -> dict:
     cursor: list[float] = []
     typing: list[float] = []
     async with app.run_test(headless=True, size=SIZE) as pilot:
+        await _until(lambda: not app.loading)
         await pilot.pause()
         screen = app.screen
         table = screen.query_one(BatchTable)

@@ -50,7 +50,7 @@ from batchtui.ui.messages import BatchesUpdated
 from batchtui.ui.screens.accounts import AccountsScreen
 from batchtui.ui.screens.confirm import ConfirmScreen
 from batchtui.ui.screens.detail import DetailScreen
-from batchtui.ui.widgets.batch_table import BatchTable, row_key
+from batchtui.ui.widgets.batch_table import BatchTable
 from reliability.dashboard_support import Messages, terminal_frame, unsafe
 from reliability.figures import record
 
@@ -233,11 +233,11 @@ async def batches_screen(pilot, table, finished, running, text, tail) -> None:
     app = pilot.app
     table.select(finished.key)
     await pilot.pause()
-    model = table.get_cell(row_key(finished.key), "model")
+    model = table.cell(finished.key, "model")
     check_place("model cell", model, text[:18])
     for batch in (finished, running):  # the transcription's head and tail around an ellipsis
         visible = shown_as(batch.id)
-        check_place("id cell", table.get_cell(row_key(batch.key), "id"), shown=(visible[:8], visible[-8:]))
+        check_place("id cell", table.cell(batch.key, "id"), shown=(visible[:8], visible[-8:]))
     check_place("line under the table", app.screen.query_one("#row-hint").content, finished.id, text[:60])
     check_frame(app)
 

@@ -35,7 +35,7 @@ from batchtui.sim.faults import ALL_KINDS, FaultConfig
 from batchtui.sim.scenario import DEMO_ACCOUNTS
 from batchtui.ui.app import make_app
 from batchtui.ui.messages import BatchesUpdated
-from batchtui.ui.widgets.batch_table import BatchTable, row_key
+from batchtui.ui.widgets.batch_table import BatchTable
 from batchtui.ui.widgets.health import LABELS, HealthStrip
 from reliability.dashboard_support import Messages, capture_toasts, rss_mib
 from reliability.figures import record
@@ -195,7 +195,7 @@ async def test_dashboard_soak_under_provider_faults(tmp_path, monkeypatch):
             table = app.screen.query_one(BatchTable)
             assert set(table.shown) == set(app.batches)
             for key, batch in app.batches.items():  # the table shows what the app knows
-                assert table.get_cell(row_key(key), "status").plain == batch.status.value.replace("_", " ")
+                assert table.cell(key, "status").plain == batch.status.value.replace("_", " ")
     finally:
         await engine.aclose()
         engine.close_ledger()

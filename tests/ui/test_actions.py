@@ -14,7 +14,7 @@ from batchtui.ui.messages import CancelRequested, FetchDone, FetchProgress, Retr
 from batchtui.ui.screens.batches import BatchesScreen
 from batchtui.ui.screens.confirm import ConfirmScreen
 from batchtui.ui.widgets.activity import ActivityBar
-from batchtui.ui.widgets.batch_table import BatchTable, row_key
+from batchtui.ui.widgets.batch_table import BatchTable
 
 from .conftest import SIZE, Recorder, plain
 
@@ -158,7 +158,7 @@ async def test_cancel_asks_first_then_changes_the_status(known):
         await rec.until(lambda: rec.of(CancelRequested))
         await pilot.pause()
         assert app.batches[key].status is Status.CANCELLING
-        status_cell = app.screen.query_one(BatchTable).get_cell(row_key(key), "status")
+        status_cell = app.screen.query_one(BatchTable).cell(key, "status")
         assert status_cell.plain == "cancelling"
         client = engine.client(engine.settings.account(key[0]))
         assert (await client.get_batch(key[1])).status in (Status.CANCELLING, Status.CANCELLED)

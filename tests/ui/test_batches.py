@@ -17,8 +17,7 @@ from batchtui.ui.app import make_app
 from batchtui.ui.messages import BatchesUpdated
 from batchtui.ui.screens.batches import BatchesScreen
 from batchtui.ui.screens.help import HelpScreen
-from batchtui.ui.widgets.batch_table import BatchTable, row_key
-from batchtui.ui.widgets.cells import same
+from batchtui.ui.widgets.batch_table import COLUMNS, TIME_COLUMNS, BatchTable
 
 from .conftest import NO_TIMER_SPEED, SIZE, START, Recorder, names, text_of
 
@@ -53,6 +52,32 @@ async def test_first_paint_shows_the_ledger_before_any_poll(known):
     assert kinds.index(events.Ready) < kinds.index(BatchesUpdated)  # polling began after the first frame
 
 
+async def test_a_big_ledger_paints_its_newest_rows_first_and_polls_once_all_is_read(known, monkeypatch):
+    engine, sim = known
+    monkeypatch.setattr("batchtui.ui.app.FIRST_SCREEN", 6)
+    ledger = engine.ledger.batches()  # newest first
+    assert len(ledger) > 6
+    rec = Recorder()
+    first_frame: list[list] = []
+    app = make_app(engine, clock=sim.clock.datetime)
+
+    def hook(message) -> None:
+        if isinstance(message, events.Ready):
+            first_frame.append(table_of(app).order())
+        rec(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await rec.polled(names(engine), 1)
+        await pilot.pause()
+        # The first frame held the newest six, in order; the rest came before the first poll.
+        assert first_frame == [[b.key for b in ledger[:6]]]
+        assert not app.loading
+        assert {b.key for b in ledger} <= set(table_of(app).shown)
+        assert "reading the ledger" not in text_of(app, "#filter-state")
+    kinds = [type(m) for m in rec.messages]
+    assert kinds.index(events.Ready) < kinds.index(BatchesUpdated)
+
+
 async def test_without_polling_the_table_is_the_ledger_and_no_worker_runs(known):
     engine, sim = known
     app = make_app(engine, clock=sim.clock.datetime, poll=False)
@@ -75,17 +100,10 @@ async def test_a_poll_updates_only_changed_cells_and_the_cursor_stays_on_its_bat
         await pilot.pause()
         index_before = table.cursor_row
         on_screen_before = table.cursor_row - round(table.scroll_y)
-        cells_before = {key: table.get_row(row_key(key)) for key in table.shown}
-
-        writes: list[tuple[str, str, object]] = []
-        real_update = table.update_cell
-
-        def update_cell(row, column, value, *, update_width=False):
-            writes.append((str(row), str(column), value))
-            real_update(row, column, value, update_width=update_width)
-
-        monkeypatch.setattr(table, "update_cell", update_cell)
-        monkeypatch.setattr(table, "clear", lambda *a, **k: pytest.fail("the table was cleared"))
+        static = [column for column, _, _ in COLUMNS if column not in TIME_COLUMNS]
+        cells_before = {key: {c: table.cell(key, c) for c in static} for key in table.shown}
+        # A poll is applied key by key: never by sorting every row again.
+        monkeypatch.setattr(table, "_resort", lambda: pytest.fail("a poll re-sorted every row"))
 
         sim.clock.advance(15 * 60)
         await pilot.press("r")
@@ -95,16 +113,18 @@ async def test_a_poll_updates_only_changed_cells_and_the_cursor_stays_on_its_bat
         changed = {b.key for m in rec.of(BatchesUpdated) for u in m.updates if u.cycle == 2 for b in u.changed}
         new_rows = set(table.shown) - set(cells_before)
         assert new_rows, "the scenario creates batches between the two polls"
-        assert changed - new_rows, "and moves running ones along"
-        # Every cell written belongs to a batch that changed, and really differs.
-        for row, column, value in writes:
-            key = next(k for k in table.shown if row_key(k) == row)
-            assert key in changed
-            assert not same(cells_before[key][[c.key.value for c in table.ordered_columns].index(column)], value)
-        # Rows of unchanged batches hold the very same cell objects: nothing was re-rendered.
+        moved = changed - new_rows
+        assert moved, "and moves running ones along"
+        repainted = set()
         for key, before in cells_before.items():
+            after = {c: table.cell(key, c) for c in static}
+            if [t.plain for t in after.values()] != [t.plain for t in before.values()]:
+                repainted.add(key)
             if key not in changed:
-                assert all(a is b for a, b in zip(before, table.get_row(row_key(key))))
+                # An unchanged batch keeps the very cells it had: nothing was re-rendered.
+                assert all(after[c] is before[c] for c in static)
+        assert repainted and repainted <= changed  # the moved batches show their new state
+        assert all(table.shown[key] is app.batches[key] for key in moved)
         # The new batches are the newest, so they went on top and the cursor moved with its batch.
         assert table.selected_key() == target
         assert table.cursor_row == index_before + len(new_rows)
@@ -165,7 +185,7 @@ async def test_sorting_by_key_by_header_and_reversed(known):
         assert known_values == sorted(known_values, reverse=True)
 
         # A click on the Cost header sorts by cost; a second click reverses.
-        x = sum(c.get_render_width(table) for c in table.ordered_columns[:8]) + 2
+        x = table.column_offset("cost") + 2
         await pilot.click(BatchTable, offset=(x, 0))
         assert table.sort_column == "cost" and not table.sort_reverse
         costs = [app.batches[k].cost.usd for k in table.order() if app.batches[k].cost and app.batches[k].cost.usd is not None]
@@ -356,10 +376,10 @@ async def test_ages_move_with_the_clock_on_repaint(known):
         await pilot.pause()
         table = table_of(app)
         key = table.order()[0]
-        age = table.get_cell(row_key(key), "age").plain
+        age = table.cell(key, "age").plain
         sim.clock.advance(3 * 3600)
         app.screen.repaint()
-        later = table.get_cell(row_key(key), "age").plain
+        later = table.cell(key, "age").plain
         assert later != age
         assert sim.clock.datetime() - app.batches[key].created_at > timedelta(hours=3)
 
@@ -420,7 +440,7 @@ async def test_batches_at_risk_are_flagged(known):
         at_risk = {k: flags for k, flags in at_risk.items() if flags}
         assert at_risk, "the scenario has a batch whose results are about to expire"
         for key in app.batches:
-            assert bool(table.get_cell(row_key(key), "risk").plain) == (key in at_risk)
+            assert bool(table.cell(key, "risk").plain) == (key in at_risk)
         key, flags = next(iter(at_risk.items()))
         table.select(key)
         await pilot.pause()
@@ -434,11 +454,11 @@ async def test_a_new_theme_recolours_the_status_cells(known):
         await pilot.pause()
         table = table_of(app)
         key = table.order()[0]
-        before = table.get_cell(row_key(key), "status").style
+        before = table.cell(key, "status").style
         other = next(name for name in ("batchtui-light", "textual-light") if name in app.available_themes)
         app.theme = other
         await pilot.pause()
-        after = table.get_cell(row_key(key), "status").style
+        after = table.cell(key, "status").style
         assert after != before and after == app.status_colors()[app.batches[key].status.value]
 
 

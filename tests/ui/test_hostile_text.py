@@ -36,7 +36,7 @@ from batchtui.ui.app import make_app
 from batchtui.ui.messages import BatchesUpdated
 from batchtui.ui.screens.confirm import ConfirmScreen
 from batchtui.ui.screens.detail import DetailScreen
-from batchtui.ui.widgets.batch_table import BatchTable, row_key
+from batchtui.ui.widgets.batch_table import BatchTable
 
 from .conftest import SIZE, Recorder, text_of
 
@@ -103,9 +103,9 @@ async def test_table_hint_health_and_toasts_show_provider_text_literally(engine,
         table = app.screen.query_one(BatchTable)
         table.select(FINISHED.key)
         await pilot.pause()
-        model = table.get_cell(row_key(FINISHED.key), "model")
+        model = table.cell(FINISHED.key, "model")
         assert model.plain == f"m{MARKUP}" and not model.spans
-        short = table.get_cell(row_key(FINISHED.key), "id")
+        short = table.cell(FINISHED.key, "id")
         assert short.plain.startswith("b_[bold") and not short.spans
         assert_literal(text_of(app, "#row-hint"), f"b_{MARKUP}\\x1b[31mred")
         assert_literal(screen_text(app), f"m{MARKUP}", f"b_{MARKUP}")

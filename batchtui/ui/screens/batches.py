@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input
 
 from batchtui.core.models import Batch
 from batchtui.core.text import printable
@@ -20,6 +20,7 @@ from batchtui.ui.messages import BatchKey
 from batchtui.ui.widgets.activity import ActivityBar
 from batchtui.ui.widgets.batch_table import COLUMN_LABELS, COLUMNS, BatchTable
 from batchtui.ui.widgets.health import HealthStrip
+from batchtui.ui.widgets.text_line import TextLine
 from batchtui.ui.widgets.totals import TotalsBar
 
 TICK_SECONDS = 10.0  # ages and time left move on their own; repaint them (paint only, no polling)
@@ -50,8 +51,8 @@ class BatchesScreen(BatchActions, Screen):
         yield Input(placeholder="filter: account, id, model, status, name  (Enter keeps it, Esc clears)",
                     id="filter-input")
         yield BatchTable(clock=self.app.clock, colors=self.app.status_colors, id="batches")
-        yield Static(id="row-hint")
-        yield Static(id="filter-state")
+        yield TextLine(id="row-hint")
+        yield TextLine(id="filter-state")
         yield TotalsBar(id="totals")
         yield ActivityBar(id="activity")
         yield Footer(compact=True)
@@ -90,13 +91,14 @@ class BatchesScreen(BatchActions, Screen):
 
     def _paint_rest(self) -> None:
         table = self.table
-        self.query_one(TotalsBar).show(table.shown.values(), self.app.clock(), self.app.status_colors(),
+        self.query_one(TotalsBar).show_totals(table.totals, self.app.clock(), self.app.status_colors(),
                                        self.filter.active)
         arrow = "▼" if table.sort_reverse else "▲"
         sort = "newest first" if table.sort_column == "age" and not table.sort_reverse else \
             f"{COLUMN_LABELS[table.sort_column]} {arrow}"
-        self.query_one("#filter-state", Static).update(
-            Text(f"showing {printable(self.filter.describe())} · sorted by {sort}", style="dim"))
+        self.query_one("#filter-state", TextLine).show(
+            Text(f"showing {printable(self.filter.describe())} · sorted by {sort}"
+                 + (" · reading the ledger…" if self.app.loading else ""), style="dim"))
         self._paint_hint()
 
     def _paint_hint(self) -> None:
@@ -109,10 +111,10 @@ class BatchesScreen(BatchActions, Screen):
             hint.append(printable(batch.id), style="bold")
             if batch.name:
                 hint.append("  " + printable(batch.name, limit=60))
-            flags = self.table.flags.get(batch.key) or []
+            flags = self.table.flags_of(batch.key) if batch.key in self.table.shown else []
             if flags:
                 hint.append("  ⚠ " + ", ".join(flags), style="bold")
-        self.query_one("#row-hint", Static).update(hint)
+        self.query_one("#row-hint", TextLine).show(hint)
 
     # -- selection ----------------------------------------------------------------------------
 
@@ -123,12 +125,12 @@ class BatchesScreen(BatchActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.batch_check_action(action)
 
-    @on(DataTable.RowHighlighted)
+    @on(BatchTable.Highlighted)
     def _highlighted(self) -> None:
         self.refresh_bindings()  # the footer shows only what applies to this batch
         self._paint_hint()
 
-    @on(DataTable.RowSelected)
+    @on(BatchTable.Selected)
     def _selected(self) -> None:
         self.action_open_detail()
 
@@ -183,11 +185,12 @@ class BatchesScreen(BatchActions, Screen):
     def action_reverse_sort(self) -> None:
         self._sort(self.table.sort_column, not self.table.sort_reverse)
 
-    @on(DataTable.HeaderSelected)
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    @on(BatchTable.HeaderSelected)
+    def _header(self, event: BatchTable.HeaderSelected) -> None:
+        column = event.column
         self._sort(column, not self.table.sort_reverse if column == self.table.sort_column else False)
 
     def _sort(self, column: str, reverse: bool) -> None:
         self.table.set_sort(column, reverse)
         self._paint_rest()
+

@@ -1,28 +1,42 @@
-"""The live batches table: rows keyed by (account, batch id), updated by diff.
+"""The live batches table: a virtual table that renders only the lines on screen.
 
-`show()` is the only way rows change. It renders the batches it is told about, updates only the
-cells whose content differs, adds and removes rows by key, re-sorts only when the order differs,
-and keeps the cursor (and its place on screen) on the same batch. It never clears the table:
-that would send the cursor to the top on every poll (STYLE.md, "keyed table diffs").
+Rows are keyed by (account, batch id). `show()` is the only way rows change: the owner passes
+its batches and, after a poll, the keys that changed. The table keeps the batches that pass the
+filter, their display order and running totals, each updated by the changed keys alone, and
+never starts over: a poll must not send the cursor to the top (STYLE.md, "keyed table diffs").
+
+Cells become `Text` only when their line is painted, for the lines on screen, and are cached
+until their batch, the theme or the clock moves. A DataTable measures every cell of every row
+before its first frame and re-indexes its rows on each removal; at 10,000 batches that was
+seconds to start and minutes to filter. Here a row costs a few dict entries and one sort key.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left, insort
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from functools import total_ordering
+from typing import Any, ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
-from textual.widgets import DataTable
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from batchtui.core.models import Batch
 from batchtui.core.notices import risks
 from batchtui.ui.messages import BatchKey
 from batchtui.ui.widgets import cells
-from batchtui.ui.widgets.cells import BAR_WIDTH, ID_WIDTH, STATUS_ORDER, KeyCell
+from batchtui.ui.widgets.cells import BAR_WIDTH, ID_WIDTH, STATUS_ORDER
+from batchtui.ui.widgets.totals import Totals
 
 # (key, label, fixed width or None for "fit the content")
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
@@ -41,17 +55,14 @@ COLUMN_LABELS = {key: label for key, label, _ in COLUMNS}
 AUTO_WIDTH = frozenset(key for key, _, width in COLUMNS if width is None)
 TIME_COLUMNS = ("age", "left", "risk")  # the only cells that change while the batch does not
 DEFAULT_SORT = "age"  # youngest first: newest batches on top
+PADDING = 1  # blank cells either side of each column
+BULK_FROM = 1000  # changed keys from which sorting every row beats placing each
+CACHED_ROWS = 512  # rendered rows kept: a few screens' worth
 
 Colors = Mapping[str, str]
 
 
-def row_key(key: BatchKey) -> str:
-    # Account names cannot hold "/" (config validates them), so this splits back unambiguously
-    # even for Gemini ids like "batches/abc".
-    return f"{key[0]}/{key[1]}"
-
-
-def sort_value(column: str, batch: Batch, flags: list[str]) -> Any:
+def sort_value(column: str, batch: Batch, flags: list[str] | None) -> Any:
     """What a column sorts by: the underlying value, not the text shown. None sorts last."""
     counts = batch.counts
     match column:
@@ -78,16 +89,126 @@ def sort_value(column: str, batch: Batch, flags: list[str]) -> Any:
     raise ValueError(f"unknown column {column!r}")
 
 
-class BatchTable(DataTable):
-    """A DataTable of batches. The owner decides which batches exist; the table decides how
-    they look and in what order, and remembers what it shows so it can diff."""
+@total_ordering
+class _Descending:
+    """A sort value that orders backwards, so one ascending key serves both directions."""
 
-    # DataTable's own Enter binding is hidden; this one says what Enter does here, in the footer.
-    BINDINGS = [Binding("enter", "select_cursor", "Detail", id="batchtui.detail",
-                        tooltip="Everything about the selected batch")]
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.value < self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _QueueWaits:
+    """Per account, how long its started batches waited in the queue, and the median of that
+    (what "stuck in queue" compares with), recomputed only when one of them changes."""
+
+    def __init__(self) -> None:
+        self._waits: dict[str, dict[str, timedelta]] = defaultdict(dict)
+        self._typical: dict[str, timedelta | None] = {}
+
+    def note(self, batch: Batch) -> None:
+        waits = self._waits[batch.account]
+        wait = None if batch.in_progress_at is None else batch.in_progress_at - batch.created_at
+        if waits.get(batch.id) != wait:
+            if wait is None:
+                del waits[batch.id]
+            else:
+                waits[batch.id] = wait
+            self._typical.pop(batch.account, None)
+
+    def forget(self, key: BatchKey) -> None:
+        if self._waits[key[0]].pop(key[1], None) is not None:
+            self._typical.pop(key[0], None)
+
+    def typical(self, batch: Batch) -> timedelta | None:
+        waits = self._waits[batch.account]
+        if batch.id in waits:  # the batch itself is not its own peer
+            others = sorted(w for i, w in waits.items() if i != batch.id)
+            return _median(others)
+        if batch.account not in self._typical:
+            self._typical[batch.account] = _median(sorted(waits.values()))
+        return self._typical[batch.account]
+
+
+def _median(ordered: list[timedelta]) -> timedelta | None:
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class BatchTable(ScrollView, can_focus=True):
+    """The batches of every account. The owner decides which batches exist; the table decides
+    which of them pass the filter, how they look and in what order."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"batch-table--header", "batch-table--cursor"}
+    DEFAULT_CSS = """
+    BatchTable {
+        background: $surface;
+        color: $foreground;
+        & > .batch-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .batch-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .batch-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Detail", id="batchtui.detail",
+                tooltip="Everything about the selected batch"),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "first", "Top", show=False),
+        Binding("end,ctrl+end", "last", "Bottom", show=False),
+    ]
+
+    class Highlighted(Message):
+        """The cursor is on another batch (or on none)."""
+
+        def __init__(self, key: BatchKey | None) -> None:
+            super().__init__()
+            self.key = key
+
+    class Selected(Message):
+        """Enter or a double click on a batch."""
+
+        def __init__(self, key: BatchKey) -> None:
+            super().__init__()
+            self.key = key
+
+    class HeaderSelected(Message):
+        """A click on a column's header."""
+
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
 
     def __init__(self, *, clock: Callable[[], datetime], colors: Callable[[], Colors], **kw: Any) -> None:
-        super().__init__(cursor_type="row", **kw)
+        super().__init__(**kw)
         # Widget already has `colors`; these name what they return.
         self.get_now = clock
         self.get_colors = colors
@@ -95,184 +216,432 @@ class BatchTable(DataTable):
         self.sort_column = DEFAULT_SORT
         self.sort_reverse = False
         self.shown: dict[BatchKey, Batch] = {}
-        self.flags: dict[BatchKey, list[str]] = {}
-        self._cells: dict[BatchKey, dict[str, Text]] = {}
-        self._anchor: tuple[BatchKey, int] | None = None  # (batch, its line on screen) to restore
-        self._painted_colors: Colors | None = None
-        self._order_dirty = False  # a row came, or a sort value moved: check the order
-
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(Text(label), key=key, width=width)
+        self.cursor_row = 0
+        self._now = clock()
+        self._colors: Colors = {}
+        self.totals = Totals(self._now.tzinfo)
+        self._order: list[tuple] = []  # sort keys, ascending; each ends with its batch key
+        self._sort_keys: dict[BatchKey, tuple] = {}
+        self._waits = _QueueWaits()
+        self._widths = {key: width or len(label) for key, label, width in COLUMNS}
+        self._fit: dict[str, Counter[int]] = {key: Counter() for key in AUTO_WIDTH}  # content widths seen
+        self._row_fit: dict[BatchKey, tuple[int, int]] = {}
+        self._measured: dict[tuple[str, Any], int] = {}
+        self._flags: dict[BatchKey, list[str]] = {}  # for this clock reading; cleared when it moves
+        self._cells: LRUCache[BatchKey, tuple[Batch, dict[str, Text]]] = LRUCache(CACHED_ROWS)
+        self._lines: LRUCache[tuple, Strip] = LRUCache(CACHED_ROWS)
+        self._paint = 0  # bumped whenever every painted line is stale (clock, theme, focus, widths)
+        self._last_highlight: BatchKey | None = None
 
     # -- what the owner calls ----------------------------------------------------------------
 
     def show(self, batches: Mapping[BatchKey, Batch], only: Collection[BatchKey] | None = None) -> None:
         """Bring the rows in line with `batches`: every key (only=None) or just `only`."""
+        colors = self.get_colors()
+        if colors != self._colors:
+            self._colors = colors
+            self._cells.clear()  # a new theme: every coloured cell changes
+        self._set_now(self.get_now(), resort=only is None)
         keys: Iterable[BatchKey] = set(self.shown) | set(batches) if only is None else only
-        now, colors = self.get_now(), self.get_colors()
-        recolor = colors != self._painted_colors  # a new theme: every coloured cell changes
-        self._painted_colors = colors
-        peers = _by_account(batches.values())
-        with self._keep_cursor():
-            for key in keys:
-                batch = batches.get(key)
-                if batch is not None and self.row_filter(batch):
-                    self._put(batch, now, colors, peers[batch.account], recolor)
-                elif key in self.shown:
-                    self._drop(key)
-            self._sort_if_needed()
+        before = self.selected_key()
+        offset = self.cursor_row - round(self.scroll_y)
+        top, bottom = self._visible_rows()
+        repaint = False
+        widths = dict(self._widths)
+        # Every key (start-up, a filter, the clock) or a great many: one sort at the end beats
+        # one insertion per row. A poll's few keys are placed one by one instead.
+        bulk = only is None or len(only) > BULK_FROM
+        touched: list[BatchKey] = []  # changed rows that kept their place
+        for key in keys:
+            batch = batches.get(key)
+            if batch is not None:
+                self._waits.note(batch)
+            else:
+                self._waits.forget(key)
+            if batch is not None and self.row_filter(batch):
+                if self.shown.get(key) is batch:
+                    continue
+                if self._put(key, batch, bulk):
+                    repaint = True
+                else:
+                    touched.append(key)
+            elif key in self.shown:
+                repaint |= self._drop(key, bottom, bulk)
+        if bulk:
+            self._order = sorted(self._sort_keys.values())
+            repaint = True
+        if widths != self._widths:
+            self._paint += 1
+            repaint = True
+        if not repaint:
+            # Only rows that stayed put changed: repaint just those on screen, if any.
+            for key in touched:
+                index = self._index_of(key)
+                if top <= index < bottom:
+                    self._refresh_row(index)
+        self._settle(before, offset, repaint)
 
     def set_sort(self, column: str, reverse: bool) -> None:
+        if (column, reverse) == (self.sort_column, self.sort_reverse):
+            return
+        before = self.selected_key()
+        offset = self.cursor_row - round(self.scroll_y)
         self.sort_column, self.sort_reverse = column, reverse
-        self._order_dirty = True
-        with self._keep_cursor():
-            self._sort_if_needed()
+        self._resort()
+        self._settle(before, offset, True)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def flags(self) -> Mapping[BatchKey, list[str]]:
+        """The risk flags of the shown batches, as of the last `show`."""
+        return _Flags(self)
+
+    def flags_of(self, key: BatchKey) -> list[str]:
+        flags = self._flags.get(key)
+        if flags is None:
+            batch = self.shown[key]
+            flags = self._flags[key] = risks(batch, self._now, typical_wait=self._waits.typical(batch))
+        return flags
 
     def selected_key(self) -> BatchKey | None:
-        if not self.row_count:
+        if not self._order:
             return None
-        row = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return _split(row.value)
+        return self._order[min(self.cursor_row, len(self._order) - 1)][-1]
 
     def select(self, key: BatchKey) -> bool:
         if key not in self.shown:
             return False
-        self.move_cursor(row=self.get_row_index(row_key(key)))
+        self.move_cursor(row=self._index_of(key))
         return True
 
     def order(self) -> list[BatchKey]:
         """The batch keys top to bottom, as displayed."""
-        return [_split(row.key.value) for row in self.ordered_rows]
+        return [entry[-1] for entry in self._order]
 
-    # -- diffing -----------------------------------------------------------------------------
+    def cell(self, key: BatchKey, column: str) -> Text:
+        """The cell as painted (rendered on demand for rows off screen)."""
+        return self._row_cells(key)[column]
 
-    def _render(self, batch: Batch, now: datetime, colors: Colors, flags: list[str],
-                only_time: bool = False) -> dict[str, Text]:
-        timed = {
-            "age": cells.age_cell(batch, now),
-            "left": cells.left_cell(batch, now, flags, colors),
-            "risk": cells.risk_cell(flags, colors),
-        }
-        if only_time:
-            return timed
-        return {
-            "account": cells.account_cell(batch),
-            "id": cells.id_cell(batch),
-            "status": cells.status_cell(batch, colors),
-            "progress": cells.progress_cell(batch, colors),
-            "failed": cells.failed_cell(batch, colors),
-            "model": cells.model_cell(batch),
-            "cost": cells.cost_cell(batch),
-            **timed,
-        }
+    def column_offset(self, column: str) -> int:
+        """Where a column starts, in cells from the table's left edge."""
+        x = 0
+        for key, _, _ in COLUMNS:
+            if key == column:
+                return x
+            x += self._widths[key] + 2 * PADDING
+        raise ValueError(f"unknown column {column!r}")
 
-    def _put(self, batch: Batch, now: datetime, colors: Colors, peers: list[Batch], recolor: bool) -> None:
-        key = batch.key
-        flags = risks(batch, now, peers)
-        # The very same Batch object as last time (batches are immutable): only time moved on.
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        last = max(0, len(self._order) - 1)
+        row = max(0, min(row, last))
+        if row != self.cursor_row:
+            self._refresh_row(self.cursor_row)
+            self.cursor_row = row
+            self._refresh_row(row)
+        if scroll:
+            self._scroll_to_cursor()
+        self._announce()
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _put(self, key: BatchKey, batch: Batch, bulk: bool = False) -> bool:
+        """Show `batch` (new or changed); True when rows moved (a new row, a new place). In
+        `bulk`, the caller sorts the rows afterwards."""
         previous = self.shown.get(key)
-        unchanged = previous is batch and not recolor
-        fresh = self._render(batch, now, colors, flags, only_time=unchanged)
-        if previous is None or (sort_value(self.sort_column, previous, self.flags[key])
-                                != sort_value(self.sort_column, batch, flags)):
-            self._order_dirty = True
-        self.shown[key], self.flags[key] = batch, flags
-        old = self._cells.get(key)
-        if old is None:
-            self._cells[key] = fresh
-            self.add_row(*(fresh[column] for column, _, _ in COLUMNS), key=row_key(key))
-            return
-        for column, cell in fresh.items():
-            if not cells.same(old[column], cell):
-                old[column] = cell
-                # Fixed-width columns never resize; the fit-to-content ones may need to grow.
-                self.update_cell(row_key(key), column, cell, update_width=column in AUTO_WIDTH)
-
-    def _drop(self, key: BatchKey) -> None:
-        self.remove_row(row_key(key))
-        del self.shown[key], self.flags[key], self._cells[key]
-
-    def _sort_if_needed(self) -> None:
-        if not self._order_dirty:
-            return
-        self._order_dirty = False
-        wanted = self._sorted_keys()
-        if wanted == self.order():
-            return
-        rank = {key: index for index, key in enumerate(wanted)}
-        # The first column's cell is a KeyCell: DataTable.sort gives the key function cells.
-        self.sort("account", key=lambda cell: rank[cell.batch_key])
-
-    def _sorted_keys(self) -> list[BatchKey]:
-        column = self.sort_column
-        valued, missing = [], []
-        for key, batch in self.shown.items():
-            value = sort_value(column, batch, self.flags[key])
-            (missing if value is None else valued).append((value, key))
-        # Ties (and the unsortable) fall back to newest first, then the key, so the order is
-        # stable from one poll to the next.
-        def tiebreak(item: tuple[Any, BatchKey]) -> tuple[float, BatchKey]:
-            return (-self.shown[item[1]].created_at.timestamp(), item[1])
-
-        valued.sort(key=tiebreak)
-        valued.sort(key=lambda item: item[0], reverse=self.sort_reverse)
-        missing.sort(key=tiebreak)
-        return [key for _, key in valued] + [key for _, key in missing]
-
-    @contextmanager
-    def _keep_cursor(self):
-        """Keep the cursor on the same batch, at the same height on screen."""
-        before = self.selected_key()
-        if self._anchor is not None and self._anchor[0] == before:
-            offset = self._anchor[1]  # a restore is still pending: the scroll has not caught up
+        self._flags.pop(key, None)
+        sort_key = self._sort_key(key, batch)
+        if bulk:
+            if previous is not None:
+                self.totals.remove(previous)
+                self._unfit(key)
+            moved = True
+        elif previous is None:
+            insort(self._order, sort_key)
+            moved = True  # the rows below it moved down
         else:
-            offset = self.cursor_row - round(self.scroll_y)
-        yield
-        if before is None or before not in self.shown:
+            self.totals.remove(previous)
+            self._unfit(key)
+            old_key = self._sort_keys[key]
+            moved = old_key != sort_key
+            if moved:
+                del self._order[bisect_left(self._order, old_key)]
+                insort(self._order, sort_key)
+        self.shown[key] = batch
+        self._sort_keys[key] = sort_key
+        self.totals.add(batch)
+        self._fit_row(key, batch)
+        return moved
+
+    def _drop(self, key: BatchKey, bottom: int, bulk: bool = False) -> bool:
+        batch = self.shown.pop(key)
+        sort_key = self._sort_keys.pop(key)
+        index = 0
+        if not bulk:
+            index = bisect_left(self._order, sort_key)
+            del self._order[index]
+        self.totals.remove(batch)
+        self._unfit(key)
+        self._flags.pop(key, None)
+        return index < bottom
+
+    def _sort_key(self, key: BatchKey, batch: Batch) -> tuple:
+        column = self.sort_column
+        value = sort_value(column, batch, self.flags_of_batch(key, batch) if column == "risk" else None)
+        # Ties (and the unsortable, last) fall back to newest first, then the key, so the order
+        # is stable from one poll to the next.
+        tiebreak = -batch.created_at.timestamp()
+        if value is None:
+            return (1, 0, tiebreak, key)
+        return (0, _Descending(value) if self.sort_reverse else value, tiebreak, key)
+
+    def flags_of_batch(self, key: BatchKey, batch: Batch) -> list[str]:
+        flags = self._flags[key] = risks(batch, self._now, typical_wait=self._waits.typical(batch))
+        return flags
+
+    def _resort(self) -> None:
+        self._sort_keys = {key: self._sort_key(key, batch) for key, batch in self.shown.items()}
+        self._order = sorted(self._sort_keys.values())
+
+    def _index_of(self, key: BatchKey) -> int:
+        return bisect_left(self._order, self._sort_keys[key])
+
+    def _set_now(self, now: datetime, *, resort: bool) -> None:
+        if now == self._now:
             return
-        index = self.get_row_index(row_key(before))
-        if index != self.cursor_row:
-            self.move_cursor(row=index, scroll=False)
-            self._anchor = (before, offset)
-            self._restore_anchor()
+        self._now = now
+        self._flags.clear()
+        self._paint += 1  # ages and time left moved
+        if now.tzinfo != self.totals.zone:  # local time changed zone (summer time)
+            self.totals = Totals(now.tzinfo)
+            for batch in self.shown.values():
+                self.totals.add(batch)
+        if resort and self.sort_column == "risk":  # the only order that moves with the clock
+            self._resort()
 
-    def _restore_anchor(self) -> None:
-        """Scroll so the anchored batch is back on its line; forget the anchor once it is, or
-        once the user has moved on to another batch."""
-        if self._anchor is None:
+    def _settle(self, before: BatchKey | None, offset: int, repaint: bool) -> None:
+        """After rows changed: size, cursor on the same batch at the same height, repaint."""
+        self.virtual_size = Size(self._total_width(), len(self._order) + 1)
+        if before is not None and before in self.shown:
+            index = self._index_of(before)
+            if index != self.cursor_row:
+                self.cursor_row = index
+                # Keep the batch where it was seen; as far as the table can scroll.
+                self.scroll_to(y=max(0, index - offset), animate=False, immediate=True, force=True)
+                repaint = True
+        else:
+            self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
+        if repaint:
+            self.refresh()
+        self._announce()
+
+    def _announce(self) -> None:
+        key = self.selected_key()
+        if key != self._last_highlight:
+            self._last_highlight = key
+            self.post_message(self.Highlighted(key))
+
+    # -- column widths -------------------------------------------------------------------------
+
+    def _fit_row(self, key: BatchKey, batch: Batch) -> None:
+        fit = (self._fit_width("account", batch), self._fit_width("model", batch))
+        self._row_fit[key] = fit
+        for column, width in zip(("account", "model"), fit):
+            self._fit[column][width] += 1
+            if width > self._widths[column]:
+                self._widths[column] = width
+
+    def _fit_width(self, column: str, batch: Batch) -> int:
+        # Ten thousand batches share a dozen accounts and a few models: measure each once.
+        source = (batch.provider, batch.account) if column == "account" else batch.model
+        width = self._measured.get((column, source))
+        if width is None:
+            cell = cells.account_cell(batch) if column == "account" else cells.model_cell(batch)
+            width = self._measured[(column, source)] = cell.cell_len
+        return width
+
+    def _unfit(self, key: BatchKey) -> None:
+        fit = self._row_fit.pop(key)
+        for column, width in zip(("account", "model"), fit):
+            counter = self._fit[column]
+            counter[width] -= 1
+            if not counter[width]:
+                del counter[width]
+                if width == self._widths[column]:  # the widest left: shrink to the next
+                    self._widths[column] = max([len(COLUMN_LABELS[column]), *counter])
+
+    def _total_width(self) -> int:
+        return sum(self._widths.values()) + 2 * PADDING * len(COLUMNS)
+
+    # -- painting ------------------------------------------------------------------------------
+
+    def _visible_rows(self) -> tuple[int, int]:
+        top = round(self.scroll_y)
+        return top, top + max(1, self.scrollable_content_region.height - 1)
+
+    def _row_cells(self, key: BatchKey) -> dict[str, Text]:
+        batch = self.shown[key]
+        cached = self._cells.get(key)
+        if cached is None or cached[0] is not batch:
+            colors = self._colors
+            fixed = {
+                "account": cells.account_cell(batch),
+                "id": cells.id_cell(batch),
+                "status": cells.status_cell(batch, colors),
+                "progress": cells.progress_cell(batch, colors),
+                "failed": cells.failed_cell(batch, colors),
+                "model": cells.model_cell(batch),
+                "cost": cells.cost_cell(batch),
+            }
+            cached = (batch, fixed)
+            self._cells[key] = cached
+        flags = self.flags_of(key)
+        return {
+            **cached[1],
+            "age": cells.age_cell(batch, self._now),
+            "left": cells.left_cell(batch, self._now, flags, self._colors),
+            "risk": cells.risk_cell(flags, self._colors),
+        }
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        if y == 0:  # the header's colour runs the whole width, like DataTable's
+            return self._header().crop_extend(scroll_x, scroll_x + width, base + self._header_style())
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            strip = self._row_line(index)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _header(self) -> Strip:
+        cache_key = ("header", self._paint)
+        strip = self._lines.get(cache_key)
+        if strip is None:
+            strip = self._strip({key: Text(label) for key, label, _ in COLUMNS}, self.rich_style,
+                                self._header_style())
+            self._lines[cache_key] = strip
+        return strip
+
+    def _header_style(self) -> Style:
+        return self.get_component_rich_style("batch-table--header")
+
+    def _row_line(self, index: int) -> Strip:
+        key = self._order[index][-1]
+        cursor = index == self.cursor_row
+        cache_key = (key, self._paint, cursor, self.has_focus)
+        strip = self._lines.get(cache_key)
+        if strip is None or self._cells.get(key, (None,))[0] is not self.shown[key]:
+            over = self.get_component_rich_style("batch-table--cursor") if cursor else None
+            strip = self._strip(self._row_cells(key), self.rich_style, over)
+            self._lines[cache_key] = strip
+        return strip
+
+    def _strip(self, row: dict[str, Text], under: Style, over: Style | None = None) -> Strip:
+        """One line: each cell fitted to its column (cut with an ellipsis, or padded), padded
+        either side; the widget's style lies under the cells' own colours, the header's and the
+        cursor's over them (the cursor line reads in one colour, like DataTable's)."""
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        pad = " " * PADDING
+        for key, _, _ in COLUMNS:
+            cell = row[key].copy()
+            cell.truncate(self._widths[key], overflow="ellipsis")
+            cell.align("right" if cell.justify == "right" else "left", self._widths[key])
+            line.append(pad)
+            line.append_text(cell)
+            line.append(pad)
+        segments = list(line.render(self.app.console))
+        return Strip(Segment.apply_style(segments, under, over), line.cell_len)
+
+    def _refresh_row(self, index: int) -> None:
+        self.refresh_line(index + 1)  # virtual lines: the header is line 0
+
+    def on_focus(self) -> None:
+        self._paint += 1
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._paint += 1
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._paint += 1  # the theme's header and cursor styles
+
+    # -- moving --------------------------------------------------------------------------------
+
+    def _scroll_to_cursor(self) -> None:
+        top, bottom = self._visible_rows()
+        row = self.cursor_row
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True, force=True)
+        elif row >= bottom:
+            self.scroll_to(y=row - (bottom - top) + 1, animate=False, immediate=True, force=True)
+
+    def _page(self) -> int:
+        top, bottom = self._visible_rows()
+        return max(1, bottom - top)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + self._page())
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def action_select_cursor(self) -> None:
+        key = self.selected_key()
+        if key is not None:
+            self.post_message(self.Selected(key))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
             return
-        key, offset = self._anchor
-        if key != self.selected_key():
-            self._anchor = None
+        if offset.y == 0:
+            x = offset.x + round(self.scroll_x)
+            for key, _, _ in COLUMNS:
+                start = self.column_offset(key)
+                if start <= x < start + self._widths[key] + 2 * PADDING:
+                    self.post_message(self.HeaderSelected(key))
+                    return
             return
-        wanted = max(0, self.get_row_index(row_key(key)) - offset)
-        # Immediate and forced: the scrollbar may not be laid out yet, the range already is.
-        self.scroll_to(y=wanted, animate=False, immediate=True, force=True)
-        if round(self.scroll_y) == wanted:
-            self._anchor = None
-        # Else the table cannot scroll that far yet: new rows are measured on idle, and the
-        # scroll range follows; `watch_virtual_size` tries again then.
-
-    def watch_virtual_size(self) -> None:
-        if self._anchor is not None:
-            self.call_after_refresh(self._restore_anchor)
-
-    def on_mouse_scroll_down(self) -> None:
-        self._anchor = None  # the user scrolls: their scroll wins
-
-    def on_mouse_scroll_up(self) -> None:
-        self._anchor = None
+        row = round(self.scroll_y) + offset.y - 1
+        if row < len(self._order):
+            self.move_cursor(row=row, scroll=False)
+            if event.chain >= 2:
+                self.action_select_cursor()
 
 
-def _split(value: str | None) -> BatchKey:
-    assert value is not None
-    account, _, batch_id = value.partition("/")
-    return (account, batch_id)
+class _Flags(Mapping[BatchKey, list[str]]):
+    """`table.flags[key]`, worked out when asked (only rows on screen ever are, mostly)."""
 
+    def __init__(self, table: BatchTable) -> None:
+        self._table = table
 
-def _by_account(batches: Iterable[Batch]) -> dict[str, list[Batch]]:
-    grouped: dict[str, list[Batch]] = defaultdict(list)
-    for batch in batches:
-        grouped[batch.account].append(batch)
-    return grouped
+    def __getitem__(self, key: BatchKey) -> list[str]:
+        if key not in self._table.shown:
+            raise KeyError(key)
+        return self._table.flags_of(key)
+
+    def __iter__(self):
+        return iter(self._table.shown)
+
+    def __len__(self) -> int:
+        return len(self._table.shown)
+

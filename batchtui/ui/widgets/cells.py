@@ -1,6 +1,6 @@
 """How one batch reads in the table: a `Text` per cell, never a markup string.
 
-DataTable parses a `str` cell as markup, so every cell built here is a `rich.text.Text`, and
+Every cell built here is a `rich.text.Text`, never a string that could be read as markup, and
 every provider string (ids, names, models, account names) passes through `printable()` first.
 """
 
@@ -22,23 +22,6 @@ MODEL_WIDTH = 18
 
 # The lifecycle order, for sorting by status and listing totals.
 STATUS_ORDER: dict[Status, int] = {status: index for index, status in enumerate(Status)}
-
-
-class KeyCell(Text):
-    """The first cell of a row, carrying the row's batch key.
-
-    `DataTable.sort` hands its key function cell values, never row keys; this cell lets the
-    table order rows by the batches themselves rather than by what a cell happens to show.
-    """
-
-    def __init__(self, text: str, batch_key: tuple[str, str], **kw) -> None:
-        super().__init__(text, **kw)
-        self.batch_key = batch_key
-
-
-def same(a: Text, b: Text) -> bool:
-    """Text's own `==` ignores the base style; a colour change must count as a change."""
-    return a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 
 def short_id(batch_id: str, width: int = ID_WIDTH) -> str:
@@ -66,8 +49,8 @@ def compact(delta: timedelta) -> str:
     return f"{days}d{hours}h" if hours and days < 10 else f"{days}d"
 
 
-def account_cell(batch: Batch) -> KeyCell:
-    cell = KeyCell("", batch.key)
+def account_cell(batch: Batch) -> Text:
+    cell = Text()
     cell.append(printable(batch.provider.value), style="dim")
     cell.append("/")
     cell.append(printable(batch.account, limit=32))
