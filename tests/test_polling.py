@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchtui.core import polling
+from batchtui.core import fetch, polling
 from batchtui.core.config import Settings
 from batchtui.core.engine import Engine
 from batchtui.core.errors import NotFoundError
@@ -133,7 +133,7 @@ async def test_results_that_are_gone_are_skipped_and_the_next_batch_is_priced_th
     sim, ws, account, engine = world
     seed_many(sim.world, ws, batches=3)
     attempts: list[str] = []
-    real = polling.analyse_results
+    real = fetch.analyse_results
 
     async def first_gone(engine_, account_, batch, **kw):
         attempts.append(batch.id)
@@ -141,7 +141,7 @@ async def test_results_that_are_gone_are_skipped_and_the_next_batch_is_priced_th
             raise NotFoundError("the results have expired", account=account_.name)
         return await real(engine_, account_, batch, **kw)
 
-    monkeypatch.setattr(polling, "analyse_results", first_gone)
+    monkeypatch.setattr("batchtui.core.fetch.analyse_results", first_gone)
     poller = Poller(engine, lambda _update: None)
     first = await poller.poll_once(account)
     assert len(attempts) == 2 and priced(engine, account) == {attempts[1]}

@@ -11,9 +11,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from batchtui.core import keys
 from batchtui.core.accounts import Account
@@ -25,8 +23,12 @@ from batchtui.core.models import Batch
 from batchtui.core.paths import Paths
 from batchtui.core.pricing import PriceTable
 from batchtui.core.providers import make_client
-from batchtui.core.providers.base import ProviderClient
-from batchtui.core.transport import RetryPolicy
+
+if TYPE_CHECKING:  # httpx and the clients load with the first client, after the first paint
+    import httpx
+
+    from batchtui.core.providers.base import ProviderClient
+    from batchtui.core.transport import RetryPolicy
 
 
 # Batches costed and recorded at a time while an account is listed: an OpenAI page, a tenth of

@@ -29,7 +29,6 @@ from batchtui.core.errors import (
     RateLimitedError,
     UnreachableError,
 )
-from batchtui.core.fetch import analyse_results
 from batchtui.core.models import Batch
 
 
@@ -219,6 +218,8 @@ class Poller:
             if await asyncio.to_thread(self.engine.ledger.analysed_ids, account.name, [batch_id]):
                 continue
             try:
+                from batchtui.core.fetch import analyse_results  # with the first batch to price
+
                 await analyse_results(self.engine, account, batch)
             except BatchtuiError as exc:
                 if _passing(exc):  # the network, not the results: the next cycle tries again

@@ -4,15 +4,18 @@ one of these, and a handler on the UI side paints (STYLE.md, "workers post, hand
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from batchtui.core.fetch import FetchResult
 from batchtui.core.ledger import Analysis
 from batchtui.core.models import Batch
 from batchtui.core.polling import PollUpdate
-from batchtui.core.retry import RetryPlan
-from batchtui.core.submit import Submitted
+
+if TYPE_CHECKING:  # what fetching and retrying need loads when first used, after the first paint
+    from batchtui.core.fetch import FetchResult
+    from batchtui.core.retry import RetryPlan
+    from batchtui.core.submit import Submitted
 
 BatchKey = tuple[str, str]  # (account, batch id): the row key everywhere in the UI
 

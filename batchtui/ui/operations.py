@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.worker import WorkerState
 
-from batchtui.core.fetch import fetch_results
 from batchtui.core.models import Batch
-from batchtui.core.retry import plan_retry, run_retry
 from batchtui.core.text import printable
 from batchtui.ui.messages import CancelRequested, FetchDone, FetchProgress, RetryPlanned, RetrySent
 from batchtui.ui.screens.confirm import ConfirmScreen
@@ -59,6 +57,8 @@ class BatchOperations(_Base):
         result = None
         try:
             progress(batch.result_files[0].kind if batch.result_files else "results", 0)
+            from batchtui.core.fetch import fetch_results  # loaded when first used: not before the first paint
+
             result = await fetch_results(self.engine, account, batch, out_dir, progress=progress)
             if result.summary is not None:
                 # The analysis may have priced the batch: keep the ledger's copy current.
@@ -97,6 +97,8 @@ class BatchOperations(_Base):
 
     async def _plan_retry(self, batch: Batch, include_request_errors: bool = False) -> None:
         account = self.engine.settings.account(batch.account)
+        from batchtui.core.retry import plan_retry
+
         plan = await plan_retry(self.engine, account, batch, include_request_errors=include_request_errors)
         links = await asyncio.to_thread(self.engine.ledger.children, batch.account, batch.id)
         self.post_message(RetryPlanned(plan, tuple(link.child_id for link in links)))
@@ -143,6 +145,8 @@ class BatchOperations(_Base):
 
     async def _send_retry(self, plan, *, force: bool) -> None:
         try:
+            from batchtui.core.retry import run_retry
+
             submitted = await run_retry(self.engine, plan, force=force)
         finally:
             self._retries_sending().discard(plan.parent.key)

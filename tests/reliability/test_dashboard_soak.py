@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 
 from textual.worker import Worker, WorkerState
 
+from batchtui.core import fetch
 from batchtui.core.errors import BatchtuiError
 from batchtui.core.polling import Health
 from batchtui.core.providers import make_client
@@ -302,7 +303,7 @@ async def test_every_ended_batch_is_priced_in_time_even_after_a_passing_fault(tm
     engine, sim = demo_engine(tmp_path / "home", speed=NO_TIMER_SPEED, seed=6, start=START, manual_clock=True)
     account = engine.settings.account("claude-team")
     attempts: list[str] = []
-    real = polling.analyse_results
+    real = fetch.analyse_results
 
     async def first_one_cut(engine_, account_, batch, **kw):
         attempts.append(batch.id)
@@ -310,7 +311,7 @@ async def test_every_ended_batch_is_priced_in_time_even_after_a_passing_fault(tm
             raise UnreachableError("api.anthropic.com unreachable (RemoteProtocolError)", account=account_.name)
         return await real(engine_, account_, batch, **kw)
 
-    monkeypatch.setattr(polling, "analyse_results", first_one_cut)
+    monkeypatch.setattr("batchtui.core.fetch.analyse_results", first_one_cut)
     poller = polling.Poller(engine, lambda update: None)
     try:
         await poller.poll_once(account)

@@ -240,7 +240,7 @@ async def test_a_failing_worker_is_a_toast_not_a_crash(known, notes, monkeypatch
     async def broken(*args, **kwargs):
         raise ProviderError("results server said [bold red]no[/]", account="acme-prod", status_code=503)
 
-    monkeypatch.setattr("batchtui.ui.operations.fetch_results", broken)
+    monkeypatch.setattr("batchtui.core.fetch.fetch_results", broken)
     rec = Recorder()
     app = make_app(engine, clock=sim.clock.datetime, poll=False)
     async with app.run_test(size=SIZE, message_hook=rec) as pilot:
