@@ -51,11 +51,26 @@ class BatchFilter:
         return f"{scope} · {status}{text}"
 
 
+# By batch key: one entry per batch, the latest object seen (an older one is let go).
+_HAYSTACKS: dict[tuple[str, str], tuple[Batch, str]] = {}
+_HAYSTACKS_MAX = 100_000
+
+
 def haystack(batch: Batch) -> str:
-    """What `/` searches: account, provider, id, model, status (both spellings) and name."""
+    """What `/` searches: account, provider, id, model, status (both spellings) and name.
+
+    Each key typed filters every batch again: a batch's text is built once (batches are
+    immutable, a changed batch is a new object)."""
+    cached = _HAYSTACKS.get(batch.key)
+    if cached is not None and cached[0] is batch:
+        return cached[1]
     parts = [batch.account, batch.provider.value, batch.id, batch.model or "", batch.status.value,
              batch.status.value.replace("_", " "), batch.provider_status, batch.name or ""]
-    return "\n".join(parts).casefold()
+    text = "\n".join(parts).casefold()
+    if len(_HAYSTACKS) >= _HAYSTACKS_MAX:
+        _HAYSTACKS.clear()  # removed accounts' batches pile up here over a long session
+    _HAYSTACKS[batch.key] = (batch, text)
+    return text
 
 
 def scopes_for(accounts: Iterable[tuple[str, str]]) -> list[Scope]:

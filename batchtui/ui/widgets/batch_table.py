@@ -362,13 +362,21 @@ class BatchTable(ScrollView, can_focus=True):
             insort(self._order, sort_key)
             moved = True  # the rows below it moved down
         else:
-            self.totals.remove(previous)
-            self._unfit(key)
             old_key = self._sort_keys[key]
             moved = old_key != sort_key
             if moved:
                 del self._order[bisect_left(self._order, old_key)]
                 insort(self._order, sort_key)
+            # Most changes are counts moving on: the totals and widths stay as they were.
+            if not _same_totals(previous, batch):
+                self.totals.remove(previous)
+                self.totals.add(batch)
+            if (previous.provider, previous.account, previous.model) != (batch.provider, batch.account, batch.model):
+                self._unfit(key)
+                self._fit_row(key, batch)
+            self.shown[key] = batch
+            self._sort_keys[key] = sort_key
+            return moved
         self.shown[key] = batch
         self._sort_keys[key] = sort_key
         self.totals.add(batch)
@@ -626,6 +634,11 @@ class BatchTable(ScrollView, can_focus=True):
             self.move_cursor(row=row, scroll=False)
             if event.chain >= 2:
                 self.action_select_cursor()
+
+
+def _same_totals(old: Batch, new: Batch) -> bool:
+    """Whether the two count the same in the totals (status, creation day, cost)."""
+    return old.status is new.status and old.created_at == new.created_at and old.cost == new.cost
 
 
 class _Flags(Mapping[BatchKey, list[str]]):
