@@ -1,8 +1,11 @@
 """The results pipeline on a big results file served by `batchtui sim` on loopback, per
 provider format (OpenAI output + error files, Anthropic results, Gemini responses file):
 
-- fetch: `fetch_results` (download, sha256, analysis, ledger) in a fresh process, against
-  `curl -s -o` of the same URLs with the same headers;
+- fetch, against `curl -s -o` of the same URLs with the same headers, in two rows: the
+  download (`download_results`, the first stage of `fetch_results`: the files on disk under
+  their final names, complete, sha256-hashed, fsynced and recorded in the ledger; the figure
+  the target is about), and the whole `fetch_results` (that, then the analysis and its ledger
+  records); each in a fresh process, timed inside, alternating with curl;
 - analysis of the fetched files (outcomes, usage per model, cost) against a plain
   `json.loads` loop computing the same totals, and against `wc -l` on the files (the I/O floor);
 - Anthropic only: our streaming analysis against the official SDK iterating
@@ -117,28 +120,38 @@ def test_results_pipeline(provider, sim, full, report, tmp_path):
 
         downloads = _download_requests(provider, base_url, key, asyncio.run(refs()))
 
-        # -- fetch: ours (a fresh process per round) and curl, alternating -----------------
-        fetched: list[dict] = []
-        variants = {"ours": lambda: fetched.append(run_json(
-            [*FETCH, provider, base_url, key, batch_id, str(tmp_path / "ours")], env=child_env()))}
+        # -- fetch: ours (a fresh process per round, each stage) and curl, alternating -------
+        runs: dict[str, list[dict]] = {"download": [], "fetch": []}
+
+        def ours(stage: str):
+            return lambda: runs[stage].append(run_json(
+                [*FETCH, provider, base_url, key, batch_id, str(tmp_path / "ours"), stage], env=child_env()))
+
+        variants = {"download": ours("download"), "fetch": ours("fetch")}
         if curl:
             variants["curl"] = lambda: _curl(curl, downloads, tmp_path / "curl")
         times = alternate(variants, rounds)
-        last = fetched[-1]
+        last = runs["fetch"][-1]
         size = last["bytes"]
         assert last["lines"] == lines and sum(last["outcomes"].values()) == lines
-        ours_fetch = median([f["seconds"] for f in fetched])  # fetch_results itself, timed inside
-        peak_rss[label] = max(f["peak_rss_mb"] for f in fetched)
+        for run in runs["download"] + runs["fetch"]:
+            assert run["sha256"] == last["sha256"] and run["file_lines"] == lines and all(run["recorded"])
+        peak_rss[label] = max(run["peak_rss_mb"] for run in runs["download"] + runs["fetch"])
         note = f"{size / MB:.0f} MB, {len(downloads)} file(s)"
+        rows = (("download", f"fetch {label}: on disk, hashed, recorded (MB/s)", 0.8, note),
+                ("fetch", f"fetch {label}: + analysis, all of fetch_results (MB/s)", None, "the same, then the analysis"))
         if curl:
             curl_paths = sorted((tmp_path / "curl").glob("file*.jsonl"))
             assert [_sha256(p) for p in curl_paths] == last["sha256"], "curl and fetch_results got different bytes"
             curl_mbps = size / MB / median(times["curl"].wall)
-            report.compare(f"fetch {label} (MB/s)", size / MB / ours_fetch, curl_mbps, "MB/s", "curl -s -o",
-                           higher_is_better=True, target_ratio=0.8, note=note)
+            for stage, measure, target, row_note in rows:
+                ours_mbps = size / MB / median([run["seconds"] for run in runs[stage]])  # timed inside
+                report.compare(measure, ours_mbps, curl_mbps, "MB/s", "curl -s -o", higher_is_better=True,
+                               target_ratio=target, note=row_note)
         else:
-            report.figure(f"fetch {label} (MB/s)", size / MB / ours_fetch, "MB/s",
-                          note="curl not installed: no comparison")
+            for stage, measure, _, _ in rows:
+                report.figure(measure, size / MB / median([run["seconds"] for run in runs[stage]]), "MB/s",
+                              note="curl not installed: no comparison")
 
         # -- analysis of the fetched files: ours, a json.loads loop, wc -l ----------------
         paths = [Path(p) for p in last["files"]]
