@@ -8,13 +8,15 @@ asks for (`app.poll_now()` / the `r` key). Tests wait for posted messages, never
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
 
 from batchtui.core.polling import Poller
 from batchtui.demo import demo_engine
+from batchtui.ui.app import make_app
 from batchtui.ui.messages import BatchesUpdated
 
 START = datetime(2025, 10, 10, 9, 0, tzinfo=UTC)
@@ -117,3 +119,26 @@ def plain(renderable, width: int = 240) -> str:
 
 def text_of(app, selector: str) -> str:
     return plain(app.screen.query_one(selector).content)
+
+
+@asynccontextmanager
+async def dashboard(engine, sim, *, poll: bool = False, size: tuple[int, int] = SIZE) -> AsyncIterator[tuple]:
+    """The app on the simulator's clock, started and painted: (app, pilot, recorder)."""
+    rec = Recorder()
+    app = make_app(engine, clock=sim.clock.datetime, poll=poll)
+    async with app.run_test(size=size, message_hook=rec) as pilot:
+        await pilot.pause()
+        yield app, pilot, rec
+
+
+def pick(app, condition: Callable) -> tuple[str, str]:
+    """The first batch (by key) that meets `condition`."""
+    return next(key for key, batch in sorted(app.batches.items()) if condition(batch))
+
+
+async def select(app, pilot, key: tuple[str, str]) -> None:
+    """Put the table's cursor on `key`."""
+    from batchtui.ui.widgets.batch_table import BatchTable
+
+    app.screen.query_one(BatchTable).select(key)
+    await pilot.pause()

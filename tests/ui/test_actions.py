@@ -8,7 +8,6 @@ import json
 from batchtui.core.errors import ProviderError
 from batchtui.core.fetch import analyse_results
 from batchtui.core.models import Outcome, Status
-from batchtui.ui.app import make_app
 from batchtui.ui.commands import BatchCommands
 from batchtui.ui.messages import CancelRequested, FetchDone, FetchProgress, RetryPlanned, RetrySent
 from batchtui.ui.screens.batches import BatchesScreen
@@ -16,16 +15,7 @@ from batchtui.ui.screens.confirm import ConfirmScreen
 from batchtui.ui.widgets.activity import ActivityBar
 from batchtui.ui.widgets.batch_table import BatchTable
 
-from .conftest import SIZE, Recorder, plain
-
-
-def pick(app, condition):
-    return next(key for key, batch in sorted(app.batches.items()) if condition(batch))
-
-
-async def selected(app, pilot, key) -> None:
-    app.screen.query_one(BatchTable).select(key)
-    await pilot.pause()
+from .conftest import dashboard, pick, plain, select
 
 
 async def served(engine, batch, result_file) -> bytes:
@@ -35,13 +25,10 @@ async def served(engine, batch, result_file) -> bytes:
 
 async def test_fetch_writes_the_results_and_a_second_press_says_already_fetched(known, notes):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and len(b.result_files) == 2)
         batch = app.batches[key]
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
         await pilot.press("f")
         await rec.until(lambda: len(rec.of(FetchDone)) == 1)
 
@@ -62,26 +49,32 @@ async def test_fetch_writes_the_results_and_a_second_press_says_already_fetched(
         assert notes[-1][0].startswith("Already fetched") and str(result.files[0].path.parent) in notes[-1][0]
 
 
+async def confirm_retry(app, pilot, rec, press: str):
+    """On a finished batch with failures, `press` (R or E): the plan, and its confirmation on screen."""
+    key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
+    await select(app, pilot, key)
+    await pilot.press(press)
+    await rec.until(lambda: rec.of(RetryPlanned))
+    await pilot.pause()
+    assert isinstance(app.screen, ConfirmScreen)
+    return app.batches[key], rec.of(RetryPlanned)[0].plan
+
+
+async def send_retry(pilot, rec):
+    """Confirm the retry on screen: the child batch it created."""
+    await pilot.press("y")
+    await rec.until(lambda: rec.of(RetrySent))
+    await pilot.pause()
+    return rec.of(RetrySent)[0].submitted.batch
+
+
 async def test_retry_creates_a_child_batch_of_exactly_the_failed_items(known):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
-        key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
-        parent = app.batches[key]
+    async with dashboard(engine, sim) as (app, pilot, rec):
+        parent, plan = await confirm_retry(app, pilot, rec, "R")
         account = engine.settings.account(parent.account)
-        await selected(app, pilot, key)
-        await pilot.press("R")
-        await rec.until(lambda: rec.of(RetryPlanned))
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        plan = rec.of(RetryPlanned)[0].plan
         assert f"Resend {len(plan.custom_ids):,} requests" in plain(app.screen.query_one("#confirm-body").content)
-        await pilot.press("y")
-        await rec.until(lambda: rec.of(RetrySent))
-        child = rec.of(RetrySent)[0].submitted.batch
-        await pilot.pause()
+        child = await send_retry(pilot, rec)
 
         # What the simulator holds for the child, against the parent's own results.
         client = engine.client(account)
@@ -98,21 +91,10 @@ async def test_retry_creates_a_child_batch_of_exactly_the_failed_items(known):
 
 async def test_retry_all_also_resends_request_errors(known):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
-        key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
-        parent = app.batches[key]
+    async with dashboard(engine, sim) as (app, pilot, rec):
+        parent, _ = await confirm_retry(app, pilot, rec, "E")
         account = engine.settings.account(parent.account)
-        await selected(app, pilot, key)
-        await pilot.press("E")
-        await rec.until(lambda: rec.of(RetryPlanned))
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
-        await rec.until(lambda: rec.of(RetrySent))
-        child = rec.of(RetrySent)[0].submitted.batch
+        child = await send_retry(pilot, rec)
         client = engine.client(account)
         sent = [json.loads(line)["custom_id"] async for line in client.read_requests(await client.get_batch(child.id))]
         summary = await analyse_results(engine, account, parent, record=False)
@@ -124,13 +106,10 @@ async def test_retry_all_also_resends_request_errors(known):
 
 async def test_retry_that_cannot_go_ahead_says_why(known, notes):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         # Anthropic cannot give back a batch's requests, and batchtui did not submit this one.
         key = pick(app, lambda b: b.account == "claude-team" and b.status is Status.COMPLETED and b.counts.failed)
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
         await pilot.press("R")
         await rec.until(lambda: any("cannot be found" in n[0] for n in notes))
         await pilot.pause()
@@ -142,12 +121,9 @@ async def test_retry_that_cannot_go_ahead_says_why(known, notes):
 
 async def test_cancel_asks_first_then_changes_the_status(known):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.IN_PROGRESS)
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
 
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
@@ -166,11 +142,9 @@ async def test_cancel_asks_first_then_changes_the_status(known):
 
 async def test_copy_id(known, notes):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         key = pick(app, lambda b: b.account == "gemini-lab")
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
         await pilot.press("y")
         assert app.clipboard == key[1]
         assert key[1] in notes[-1][0]
@@ -180,15 +154,12 @@ async def test_open_console_says_when_there_is_none_and_opens_the_url_when_there
     engine, sim = known
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: b.account == "acme-prod")
 
         async def press_o() -> None:
             shown = len(notes)
-            await selected(app, pilot, key)
+            await select(app, pilot, key)
             await pilot.press("o")
             await rec.until(lambda: len(notes) > shown)
 
@@ -203,14 +174,12 @@ async def test_open_console_says_when_there_is_none_and_opens_the_url_when_there
 
 async def test_footer_and_palette_offer_only_what_applies(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         running = pick(app, lambda b: b.status is Status.IN_PROGRESS and b.counts.live)
         finished = pick(app, lambda b: b.status is Status.COMPLETED and b.counts.failed and b.result_files)
 
         async def offered(key) -> tuple[set[str], list[str]]:
-            await selected(app, pilot, key)
+            await select(app, pilot, key)
             keys = {k for k, a in app.screen.active_bindings.items() if a.enabled}
             titles = [hit.text async for hit in BatchCommands(app.screen).discover()]
             return keys, titles
@@ -241,12 +210,9 @@ async def test_a_failing_worker_is_a_toast_not_a_crash(known, notes, monkeypatch
         raise ProviderError("results server said [bold red]no[/]", account="acme-prod", status_code=503)
 
     monkeypatch.setattr("batchtui.core.fetch.fetch_results", broken)
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: bool(b.result_files))
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
         await pilot.press("f")
         await rec.until(lambda: rec.of(FetchDone) and any("[bold red]no[/]" in n[0] for n in notes))
         await pilot.pause()
@@ -279,12 +245,9 @@ def test_retry_applies_only_to_ended_batches_with_something_to_resend():
 async def test_retry_confirmed_twice_sends_one_child(known, notes):
     """R pressed twice opens two dialogs; confirming both must not make two batches."""
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: b.account == "acme-prod" and b.status is Status.COMPLETED and b.counts.failed)
-        await selected(app, pilot, key)
+        await select(app, pilot, key)
         await pilot.press("R")
         await rec.until(lambda: len(rec.of(RetryPlanned)) == 1)
         await pilot.pause()

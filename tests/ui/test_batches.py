@@ -19,7 +19,7 @@ from batchtui.ui.screens.batches import BatchesScreen
 from batchtui.ui.screens.help import HelpScreen
 from batchtui.ui.widgets.batch_table import COLUMNS, TIME_COLUMNS, BatchTable
 
-from .conftest import NO_TIMER_SPEED, SIZE, START, Recorder, names, text_of
+from .conftest import NO_TIMER_SPEED, SIZE, START, Recorder, dashboard, names, text_of
 
 
 @pytest.fixture(autouse=True)
@@ -80,9 +80,7 @@ async def test_a_big_ledger_paints_its_newest_rows_first_and_polls_once_all_is_r
 
 async def test_without_polling_the_table_is_the_ledger_and_no_worker_runs(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         assert set(table_of(app).shown) == {b.key for b in engine.ledger.batches()}
         assert not [w for w in app.workers if w.group.startswith("poll")]
         assert app.poller is None
@@ -165,9 +163,7 @@ def test_coalescing_folds_the_older_updates_into_the_newer_message():
 
 async def test_sorting_by_key_by_header_and_reversed(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         created = [app.batches[k].created_at for k in table.order()]
         assert created == sorted(created, reverse=True)  # newest first
@@ -196,9 +192,7 @@ async def test_sorting_by_key_by_header_and_reversed(known):
 
 async def test_text_filter_and_quick_filters(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         everything = set(app.batches)
 
@@ -233,9 +227,7 @@ async def test_text_filter_and_quick_filters(known):
 
 async def test_totals_count_statuses_and_sum_cost_today_and_this_month(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         text = text_of(app, "#totals")
     batches = list(app.batches.values())
     for status in Status:
@@ -352,9 +344,7 @@ async def test_keys_are_remapped_from_the_config_keymap(tmp_path):
 
 async def test_help_lists_the_keys_that_apply(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         fetchable = next(k for k in table.order() if app.batches[k].result_files)
         table.select(fetchable)
@@ -371,9 +361,7 @@ async def test_help_lists_the_keys_that_apply(known):
 
 async def test_ages_move_with_the_clock_on_repaint(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         key = table.order()[0]
         age = table.cell(key, "age").plain
@@ -430,9 +418,7 @@ async def test_batches_at_risk_are_flagged(known):
 
     engine, sim = known
     sim.clock.advance(3600)  # Anthropic keeps results 29 days; the oldest batch is 26 days and an hour old now
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         now = sim.clock.datetime()
         batches = list(app.batches.values())
@@ -449,9 +435,7 @@ async def test_batches_at_risk_are_flagged(known):
 
 async def test_a_new_theme_recolours_the_status_cells(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         key = table.order()[0]
         before = table.cell(key, "status").style
@@ -467,9 +451,7 @@ async def test_a_and_s_open_the_accounts_and_submit_screens(known):
     from batchtui.ui.screens.submit import SubmitScreen
 
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         await pilot.press("a")
         assert isinstance(app.screen, AccountsScreen)
         app.pop_screen()

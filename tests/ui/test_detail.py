@@ -17,16 +17,11 @@ from batchtui.ui.screens.detail import DetailScreen
 from batchtui.ui.widgets.batch_table import BatchTable
 from batchtui.ui.widgets.breakdown import Breakdown
 
-from .conftest import SIZE, Recorder, names, text_of
-
-
-def pick(app, condition):
-    return next(key for key, batch in sorted(app.batches.items()) if condition(batch))
+from .conftest import SIZE, Recorder, dashboard, names, pick, select, text_of
 
 
 async def open_detail(app, pilot, key) -> DetailScreen:
-    app.screen.query_one(BatchTable).select(key)
-    await pilot.pause()
+    await select(app, pilot, key)
     await pilot.press("enter")
     await pilot.pause()
     assert isinstance(app.screen, DetailScreen) and app.screen.key == key
@@ -45,9 +40,7 @@ async def analysed(known):
 
 async def test_every_field_timeline_counts_cost_and_breakdown(analysed):
     engine, sim, key = analysed
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         await open_detail(app, pilot, key)
         batch = app.batches[key]
         fields = text_of(app, "#detail-fields")
@@ -82,10 +75,7 @@ async def test_every_field_timeline_counts_cost_and_breakdown(analysed):
 
 async def test_a_missing_breakdown_is_analysed_with_a_loading_state(known):
     engine, sim = known
-    rec = Recorder()
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE, message_hook=rec) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, rec):
         key = pick(app, lambda b: b.account == "claude-team" and b.status is Status.COMPLETED and b.counts.failed)
         assert engine.ledger.analysis(*key) is None and app.batches[key].cost.usd is None
         screen = await open_detail(app, pilot, key)
@@ -105,9 +95,7 @@ async def test_a_missing_breakdown_is_analysed_with_a_loading_state(known):
 
 async def test_raw_json_tab_shows_the_provider_object(known):
     engine, sim = known
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         key = pick(app, lambda b: b.account == "gemini-lab" and b.status is Status.COMPLETED)
         screen = await open_detail(app, pilot, key)
         assert not screen.raw_filled  # built only when first shown
@@ -123,9 +111,7 @@ async def test_retry_lineage_both_ways(known):
     parent = next(b for b in engine.ledger.batches("acme-prod") if b.status is Status.COMPLETED)
     child = next(b for b in engine.ledger.batches("acme-prod") if b.id != parent.id)
     engine.ledger.record_retry("acme-prod", parent.id, child.id, ["acme-00001", "acme-00002"])
-    app = make_app(engine, clock=sim.clock.datetime, poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with dashboard(engine, sim) as (app, pilot, _):
         await open_detail(app, pilot, parent.key)
         lineage = text_of(app, "#detail-cost")
         assert "retried as" in lineage and child.id in lineage and "2 requests" in lineage
