@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,50 @@ def sim_process(*, speed: float = 1.0) -> Iterator[SimProcess]:
             proc.kill()
 
 
-def add_accounts(sim: SimProcess, env: dict[str, str], *, per_provider: int, batches: int, active: int) -> list[str]:
+class ProviderSims:
+    """One `batchtui sim` process per provider, used as one: as real providers are three
+    separate services, each answering on its own CPU. A benchmark that lists providers
+    concurrently against one simulator process would have every provider wait on the others'
+    page-building (one Python thread), a cost that only its concurrent side pays.
+
+    Quacks like `SimProcess` for `add_accounts` and the benchmarks: `urls`, `control`, `state`,
+    `requests`."""
+
+    def __init__(self, sims: dict[str, SimProcess]) -> None:
+        self.sims = sims  # provider -> the simulator serving it (and only it)
+        self.urls = {provider: sim.urls[provider] for provider, sim in sims.items()}
+
+    def control(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Sent to the named provider's simulator, or to all three (their answers' lists joined)."""
+        provider = body.get("provider")
+        if provider is not None:
+            return self.sims[provider].control(path, body)
+        merged: dict[str, Any] = {}
+        for sim in self.sims.values():
+            for key, value in sim.control(path, body).items():
+                merged[key] = merged.get(key, []) + value if isinstance(value, list) else value
+        return merged
+
+    def state(self) -> dict[str, Any]:
+        """Every provider's workspaces, each from its own simulator (the clock is OpenAI's)."""
+        states = {provider: sim.state() for provider, sim in self.sims.items()}
+        workspaces = [ws for provider, state in states.items() for ws in state["workspaces"]
+                      if ws["provider"] == provider]
+        return {"now": states["openai"]["now"], "workspaces": workspaces}
+
+    def requests(self, provider: str, workspace: str) -> dict[str, int]:
+        return self.sims[provider].requests(provider, workspace)
+
+
+@contextmanager
+def provider_sims(*, speed: float = 1.0) -> Iterator[ProviderSims]:
+    """Three simulators on loopback, one per provider (see `ProviderSims`)."""
+    with ExitStack() as stack:
+        yield ProviderSims({provider: stack.enter_context(sim_process(speed=speed))
+                            for provider in ("openai", "anthropic", "gemini")})
+
+
+def add_accounts(sim: SimProcess | ProviderSims, env: dict[str, str], *, per_provider: int, batches: int, active: int) -> list[str]:
     """`per_provider` accounts of each provider in the simulator (`batches` each, the newest
     `active` running) and in BATCHTUI_HOME's config, keys in the test file keyring; their names."""
     names = []

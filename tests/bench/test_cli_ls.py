@@ -7,6 +7,13 @@ Accounts live in a BATCHTUI_HOME config, added with `batchtui accounts add --key
 keys in the test file keyring. A real provider answers a list call in 100-500 ms; the simulator
 on loopback in a few, so the comparison is made with a simulated 150 ms and 300 ms per request
 (the simulator's "slow" fault on every request) and, for reference, with none.
+
+Each provider is served by its own `batchtui sim` process (`provider_sims`), as the real ones
+are separate services answering in parallel. One simulator process serving all three would
+serialise their CPU: building the eight 1,000-batch Anthropic and Gemini pages takes it about
+0.8 s, during which OpenAI's next page (ten in a row per account) waits its turn. The
+sequential side never asks two providers at once, so only the concurrent side would pay that.
+Both sides still list the same simulators in the same run, alternating.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import subprocess
 import sys
 
-from bench.support import REPO, add_accounts, alternate, child_env, cli_env, median, sim_process
+from bench.support import REPO, add_accounts, alternate, child_env, cli_env, median, provider_sims
 
 ACCOUNTS_PER_PROVIDER = 4  # of each of the three providers
 ACTIVE = 5  # running batches per account; the rest ended days ago
@@ -35,7 +42,7 @@ def test_cli_ls(full, report, tmp_path):
     rounds = 3 if full else 1
     latencies = (0.15, 0.3, 0.0)
     env = cli_env(tmp_path)
-    with sim_process() as sim:
+    with provider_sims() as sim:
         accounts = len(add_accounts(sim, env, per_provider=ACCOUNTS_PER_PROVIDER, batches=per_account, active=ACTIVE))
         report.context.update(accounts=accounts, batches_per_account=per_account, rounds=rounds,
                               statistic="median wall time of alternating rounds, process start to exit")
