@@ -359,17 +359,26 @@ async def test_help_lists_the_keys_that_apply(known):
         assert isinstance(app.screen, HelpScreen)
 
 
-async def test_ages_move_with_the_clock_on_repaint(known):
+async def test_ages_move_with_the_clock_tick_without_a_walk_over_every_batch(known, monkeypatch):
     engine, sim = known
     async with dashboard(engine, sim) as (app, pilot, _):
         table = table_of(app)
         key = table.order()[0]
         age = table.cell(key, "age").plain
         sim.clock.advance(3 * 3600)
-        app.screen.repaint()
+        monkeypatch.setattr(table, "show", lambda *a, **k: pytest.fail("the tick walked every batch"))
+        app.screen.tick()
+        await pilot.pause()
         later = table.cell(key, "age").plain
         assert later != age
         assert sim.clock.datetime() - app.batches[key].created_at > timedelta(hours=3)
+        # Sorted by risk, the tick re-places the rows whose flags the clock changed.
+        monkeypatch.undo()
+        table.set_sort("risk", False)
+        sim.clock.advance(26 * 86400)  # finished batches' results near their deletion
+        app.screen.tick()
+        flagged = [k for k in table.order() if table.flags_of(k)]
+        assert flagged and table.order()[:len(flagged)] == flagged
 
 
 def test_the_dashboard_refuses_a_broken_config_with_a_clear_message(tmp_path, monkeypatch, capsys):

@@ -69,7 +69,7 @@ class BatchesScreen(BatchActions, Screen):
         app.statuses_changed.subscribe(self, lambda _: self._paint_health(), immediate=True)
         app.activity_changed.subscribe(self, self.query_one(ActivityBar).show, immediate=True)
         app.theme_changed_signal.subscribe(self, lambda _: self.repaint())
-        self.set_interval(TICK_SECONDS, self.repaint, name="repaint ages")
+        self.set_interval(TICK_SECONDS, self.tick, name="repaint ages")
         self.repaint()
         self.table.focus()
 
@@ -79,6 +79,11 @@ class BatchesScreen(BatchActions, Screen):
         """Everything (start-up, filter or sort change, theme change, the clock moving)."""
         self.table.show(self.app.batches)
         self._paint_health()
+        self._paint_rest()
+
+    def tick(self) -> None:
+        """The clock moved on (every TICK_SECONDS): ages, time left, risk, today's totals."""
+        self.table.tick()
         self._paint_rest()
 
     def batches_changed(self, keys: frozenset[BatchKey]) -> None:

@@ -281,6 +281,14 @@ class BatchTable(ScrollView, can_focus=True):
                     self._refresh_row(index)
         self._settle(before, offset, repaint)
 
+    def tick(self) -> None:
+        """The clock moved on, nothing else: ages, time left and risk flags change on screen
+        (and the order, when sorted by risk). No walk over every batch."""
+        before = self.selected_key()
+        offset = self.cursor_row - round(self.scroll_y)
+        self._set_now(self.get_now(), resort=True)
+        self._settle(before, offset, True)
+
     def set_sort(self, column: str, reverse: bool) -> None:
         if (column, reverse) == (self.sort_column, self.sort_reverse):
             return
@@ -294,17 +302,11 @@ class BatchTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._order)
 
-    @property
-    def flags(self) -> Mapping[BatchKey, list[str]]:
-        """The risk flags of the shown batches, as of the last `show`."""
-        return _Flags(self)
-
     def flags_of(self, key: BatchKey) -> list[str]:
+        """A shown batch's risk flags as of the last `show` (worked out when first asked: mostly
+        for the rows on screen)."""
         flags = self._flags.get(key)
-        if flags is None:
-            batch = self.shown[key]
-            flags = self._flags[key] = risks(batch, self._now, typical_wait=self._waits.typical(batch))
-        return flags
+        return self._fresh_flags(key, self.shown[key]) if flags is None else flags
 
     def selected_key(self) -> BatchKey | None:
         if not self._order:
@@ -397,7 +399,7 @@ class BatchTable(ScrollView, can_focus=True):
 
     def _sort_key(self, key: BatchKey, batch: Batch) -> tuple:
         column = self.sort_column
-        value = sort_value(column, batch, self.flags_of_batch(key, batch) if column == "risk" else None)
+        value = sort_value(column, batch, self._fresh_flags(key, batch) if column == "risk" else None)
         # Ties (and the unsortable, last) fall back to newest first, then the key, so the order
         # is stable from one poll to the next.
         tiebreak = -batch.created_at.timestamp()
@@ -405,7 +407,7 @@ class BatchTable(ScrollView, can_focus=True):
             return (1, 0, tiebreak, key)
         return (0, _Descending(value) if self.sort_reverse else value, tiebreak, key)
 
-    def flags_of_batch(self, key: BatchKey, batch: Batch) -> list[str]:
+    def _fresh_flags(self, key: BatchKey, batch: Batch) -> list[str]:
         flags = self._flags[key] = risks(batch, self._now, typical_wait=self._waits.typical(batch))
         return flags
 
@@ -639,22 +641,3 @@ class BatchTable(ScrollView, can_focus=True):
 def _same_totals(old: Batch, new: Batch) -> bool:
     """Whether the two count the same in the totals (status, creation day, cost)."""
     return old.status is new.status and old.created_at == new.created_at and old.cost == new.cost
-
-
-class _Flags(Mapping[BatchKey, list[str]]):
-    """`table.flags[key]`, worked out when asked (only rows on screen ever are, mostly)."""
-
-    def __init__(self, table: BatchTable) -> None:
-        self._table = table
-
-    def __getitem__(self, key: BatchKey) -> list[str]:
-        if key not in self._table.shown:
-            raise KeyError(key)
-        return self._table.flags_of(key)
-
-    def __iter__(self):
-        return iter(self._table.shown)
-
-    def __len__(self) -> int:
-        return len(self._table.shown)
-
