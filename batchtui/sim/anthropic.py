@@ -199,7 +199,10 @@ class _Api:
                 page, has_more = rest[-limit:], len(rest) > limit
         else:
             page, has_more = visible[:limit], len(visible) > limit
-        data = [self.batch_json(request, b) for b in page]
+        now, host = self.world.now(), str(request.base_url)
+        # An ended batch's object depends on the host (results_url) and on the archive date.
+        data = [b.settled(("anthropic", host, now >= b.created_at + RESULTS_KEPT), now,
+                          lambda b=b: self.batch_json(request, b)) for b in page]
         return self.ok({
             "data": data,
             "has_more": has_more,

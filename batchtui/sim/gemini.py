@@ -185,7 +185,8 @@ def routes(world: World, **kw: Any) -> list[Route]:
             batches = [b for b in batches if (b.created_at, b.id) < cursor]
         page, rest = batches[:size], batches[size:]
         now = world.now()
-        body: dict[str, Any] = {"operations": [render.operation(b, now, listed=True) for b in page]}
+        body: dict[str, Any] = {"operations": [b.settled("gemini listed", now, lambda b=b: render.operation(
+            b, now, listed=True)) for b in page]}
         if rest:  # left out on the last page: a missing token is the end
             body["nextPageToken"] = _encode_token(page[-1])
         return JSONResponse(body)

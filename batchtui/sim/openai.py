@@ -176,14 +176,18 @@ def routes(world: World, provider: str = "openai") -> list[Route]:
                                    endpoint=body["endpoint"], input_file_id=f.id, metadata=body.get("metadata"))
         return _json(batch_object(world, ws, batch, dialect))
 
+    def listed(ws: Workspace, batches: list[SimBatch]) -> list[dict[str, Any]]:
+        now = world.now()
+        return [b.settled(dialect.provider, now, lambda b=b: batch_object(world, ws, b, dialect)) for b in batches]
+
     async def list_batches(request: Request, ws: Workspace) -> Response:
         batches = world.visible(ws)  # newest first
         if not dialect.paginated:
-            return _json({"object": "list", "data": [batch_object(world, ws, b, dialect) for b in batches]})
+            return _json({"object": "list", "data": listed(ws, batches)})
         paged = _page(batches, request.query_params, default=20, maximum=100)
         if isinstance(paged, Response):
             return paged
-        return _json(_listing([batch_object(world, ws, b, dialect) for b in paged[0]], paged[1]))
+        return _json(_listing(listed(ws, paged[0]), paged[1]))
 
     async def get_batch(request: Request, ws: Workspace) -> Response:
         batch = world.find(ws, request.path_params["batch_id"])

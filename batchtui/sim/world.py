@@ -15,7 +15,7 @@ import string
 import tempfile
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -114,6 +114,9 @@ class SimBatch:
     inline: bool = False  # Gemini: inline requests -> inline responses
     deleted: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Wire objects of the ended batch, by rendering: see `settled`.
+    _settled: dict[Hashable, tuple[float, Any]] = field(default_factory=dict, init=False, repr=False,
+                                                        compare=False)
 
     def __post_init__(self) -> None:
         if self.plan.cancel_after is not None and self.cancel_requested_at is None:
@@ -141,6 +144,20 @@ class SimBatch:
         if self.plan.batch_failure is not None:
             return Phase.FAILED, all_done, None
         return Phase.COMPLETED, all_done + self.timing.finalize_for, all_done
+
+    def settled(self, rendering: Hashable, now: float, build: Callable[[], Any]) -> Any:
+        """`build()`, kept and reused once the batch has ended at `now`: an ended batch never
+        changes (a cancel is refused, a delete hides it), so a list page of a thousand old
+        batches is not rebuilt on every call. `rendering` names the wire form and whatever else
+        it depends on (dialect, host); the caller must not change what it gets."""
+        kept = self._settled.get(rendering)
+        if kept is not None and now >= kept[0]:  # (a clock wound back finds the batch running again)
+            return kept[1]
+        value = build()
+        end_at = self._end()[1]
+        if now >= end_at:
+            self._settled[rendering] = (end_at, value)
+        return value
 
     def snapshot(self, now: float) -> Snapshot:
         end_phase, end_at, finalizing_at = self._end()
