@@ -252,7 +252,8 @@ def provider_sims(*, speed: float = 1.0) -> Iterator[ProviderSims]:
                             for provider in ("openai", "anthropic", "gemini")})
 
 
-def add_accounts(sim: SimProcess | ProviderSims, env: dict[str, str], *, per_provider: int, batches: int, active: int) -> list[str]:
+def add_accounts(sim: SimProcess | ProviderSims, env: dict[str, str], *, per_provider: int, batches: int,
+                 active: int) -> list[str]:
     """`per_provider` accounts of each provider in the simulator (`batches` each, the newest
     `active` running) and in BATCHTUI_HOME's config, keys in the test file keyring; their names."""
     names = []
