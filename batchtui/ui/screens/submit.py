@@ -31,6 +31,7 @@ from batchtui.ui.screens.confirm import ConfirmScreen
 from batchtui.ui.theming import palette_color
 
 _PROBLEM_WIDTH = 120
+_LINE_WIDTH = 7  # line numbers up to a million
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -103,8 +104,10 @@ class SubmitScreen(Screen):
             yield Button("Submit…", variant="warning", id="submit-send", disabled=True)
         yield Static(Text("Validating sends nothing. Problems are listed by line number."), id="submit-summary")
         table: DataTable = DataTable(id="submit-problems", cursor_type="row", zebra_stripes=True)
-        table.add_column("Line", key="line")
-        table.add_column("Problem", key="problem")
+        # Fixed widths: an auto width is measured on idle, after the rows are in, so a screen
+        # drawn just then (a snapshot, a slow machine) showed the column cut to its label.
+        table.add_column("Line", key="line", width=_LINE_WIDTH)
+        table.add_column("Problem", key="problem", width=_PROBLEM_WIDTH)
         yield table
         yield Footer()
 
