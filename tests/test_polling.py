@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchtui.core import fetch, polling
+from batchtui.core import fetch
 from batchtui.core.config import Settings
 from batchtui.core.engine import Engine
 from batchtui.core.errors import NotFoundError
