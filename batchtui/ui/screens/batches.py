@@ -91,7 +91,7 @@ class BatchesScreen(BatchActions, Screen):
         self._paint_rest()
 
     def _paint_health(self) -> None:
-        self.query_one(HealthStrip).show(self.app.account_names(), self.app.account_statuses,
+        self.query_one(HealthStrip).show_health(self.app.account_names(), self.app.account_statuses,
                                          self.app.status_colors())
 
     def _paint_rest(self) -> None:

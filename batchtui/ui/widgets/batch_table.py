@@ -222,6 +222,7 @@ class BatchTable(ScrollView, can_focus=True):
         self.totals = Totals(self._now.tzinfo)
         self._order: list[tuple] = []  # sort keys, ascending; each ends with its batch key
         self._sort_keys: dict[BatchKey, tuple] = {}
+        self._newest_first: dict[BatchKey, float] = {}  # -created_at as a timestamp
         self._waits = _QueueWaits()
         self._widths = {key: width or len(label) for key, label, width in COLUMNS}
         self._fit: dict[str, Counter[int]] = {key: Counter() for key in AUTO_WIDTH}  # content widths seen
@@ -273,12 +274,13 @@ class BatchTable(ScrollView, can_focus=True):
         if widths != self._widths:
             self._paint += 1
             repaint = True
-        if not repaint:
-            # Only rows that stayed put changed: repaint just those on screen, if any.
+        if not repaint and top < min(bottom, len(self._order)):
+            # Only rows that stayed put changed: repaint just those on screen, if any. A row is
+            # on screen when its sort key lies between the first and last shown (no search).
+            first, last = self._order[top], self._order[min(bottom, len(self._order)) - 1]
             for key in touched:
-                index = self._index_of(key)
-                if top <= index < bottom:
-                    self._refresh_row(index)
+                if first <= self._sort_keys[key] <= last:
+                    self._refresh_row(self._index_of(key))
         self._settle(before, offset, repaint)
 
     def tick(self) -> None:
@@ -395,14 +397,21 @@ class BatchTable(ScrollView, can_focus=True):
         self.totals.remove(batch)
         self._unfit(key)
         self._flags.pop(key, None)
+        self._newest_first.pop(key, None)
         return index < bottom
 
     def _sort_key(self, key: BatchKey, batch: Batch) -> tuple:
         column = self.sort_column
-        value = sort_value(column, batch, self._fresh_flags(key, batch) if column == "risk" else None)
         # Ties (and the unsortable, last) fall back to newest first, then the key, so the order
-        # is stable from one poll to the next.
-        tiebreak = -batch.created_at.timestamp()
+        # is stable from one poll to the next. A batch's creation time never changes, and
+        # datetime.timestamp() is slow enough to show in a poll: it is worked out once.
+        tiebreak = self._newest_first.get(key)
+        if tiebreak is None or batch.created_at != self.shown.get(key, batch).created_at:
+            tiebreak = self._newest_first[key] = -batch.created_at.timestamp()
+        if column == "age":
+            value = tiebreak
+        else:
+            value = sort_value(column, batch, self._fresh_flags(key, batch) if column == "risk" else None)
         if value is None:
             return (1, 0, tiebreak, key)
         return (0, _Descending(value) if self.sort_reverse else value, tiebreak, key)
@@ -640,4 +649,5 @@ class BatchTable(ScrollView, can_focus=True):
 
 def _same_totals(old: Batch, new: Batch) -> bool:
     """Whether the two count the same in the totals (status, creation day, cost)."""
-    return old.status is new.status and old.created_at == new.created_at and old.cost == new.cost
+    return (old.status is new.status and old.created_at == new.created_at
+            and (old.cost is new.cost or old.cost == new.cost))

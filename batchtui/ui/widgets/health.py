@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from rich.text import Text
-from textual.widgets import Static
 
 from batchtui.core.polling import AccountStatus, Health
 from batchtui.core.text import printable
+from batchtui.ui.widgets.text_line import TextLine
 
 LABELS = {
     Health.PENDING: "…",
@@ -61,6 +61,9 @@ def health_text(names: Iterable[str], statuses: Mapping[str, AccountStatus], col
     return text
 
 
-class HealthStrip(Static):
-    def show(self, names: Iterable[str], statuses: Mapping[str, AccountStatus], colors: Mapping[str, str]) -> None:
-        self.update(health_text(names, statuses, colors))
+class HealthStrip(TextLine):
+    """Told the statuses after every poll; most polls change only times it does not show."""
+
+    def show_health(self, names: Iterable[str], statuses: Mapping[str, AccountStatus],
+                    colors: Mapping[str, str]) -> None:
+        self.show(health_text(names, statuses, colors))
