@@ -82,6 +82,8 @@ def test_dashboard(full, report, tmp_path):
         one = applied["1%"]
         report.limit(f"apply a poll cycle, 1% changed ({one['changed']} batches), UI-thread CPU median",
                      median(one["cpu_ms"]), "ms", 10, note=f"max {max(one['cpu_ms']):.1f} ms")
+        report.figure("the same wait with nothing posted (the harness's share of the figure above)",
+                      median(applied["idle_cpu_ms"]), "ms", note="Pilot waiting for every widget's queue")
         every = applied["all"]
         report.figure(f"apply a poll cycle, all changed ({every['changed']:,} batches), UI-thread CPU median",
                       median(every["cpu_ms"]), "ms", note=f"max {max(every['cpu_ms']):.0f} ms")
