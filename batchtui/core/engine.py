@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # httpx and the clients load with the first client, after the
 LIST_CHUNK = 100
 
 # Called with each chunk of an account's batches as it is listed (costed, recorded).
-OnListed = Callable[[Account, list[Batch]], None]
+OnListed = Callable[[Account, list[Batch]], None]  # called from a worker thread, a chunk at a time
 
 
 class MissingKeyError(BatchtuiError):
@@ -157,8 +157,13 @@ class Engine:
         return batches
 
     async def _listed_chunk(self, account: Account, chunk: list[Batch], listed: OnListed | None) -> list[Batch]:
+        # In a worker thread, as the page was parsed: the event loop stays free to read the
+        # pages of other accounts (and OpenAI's next one) meanwhile.
+        return await asyncio.to_thread(self._record_chunk, account, chunk, listed)
+
+    def _record_chunk(self, account: Account, chunk: list[Batch], listed: OnListed | None) -> list[Batch]:
         costed = self.costed_many(chunk)
-        await asyncio.to_thread(self.ledger.upsert_batches, costed)
+        self.ledger.upsert_batches(costed)
         if listed is not None:
             listed(account, costed)
         return costed

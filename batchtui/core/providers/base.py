@@ -221,13 +221,20 @@ async def list_batches_paged(
                 pending = asyncio.ensure_future(fetch(cursor))
                 # A page nobody waits for (the caller stopped) must not log an error.
                 pending.add_done_callback(lambda done: done.cancelled() or done.exception())
-            for index, obj in enumerate(items(page), 1):
-                batch = parse(obj)
-                if stop_at is not None and stop_at(batch.id):
-                    return
-                yield batch
-                if index % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+            if prefetch:
+                # A whole listing: the page is parsed in a worker thread, leaving the event loop
+                # free to read other accounts' pages as they land. OpenAI's come one after
+                # another (a cursor each), so every wait for a busy loop adds to all of them.
+                for batch in await asyncio.to_thread(_parse_page, parse, items(page)):
+                    yield batch
+            else:
+                for index, obj in enumerate(items(page), 1):
+                    batch = parse(obj)
+                    if stop_at is not None and stop_at(batch.id):
+                        return
+                    yield batch
+                    if index % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
             if not prefetch:
                 cursor = next_cursor(page)
             if cursor is None:
@@ -239,6 +246,10 @@ async def list_batches_paged(
     finally:
         if pending is not None:
             pending.cancel()
+
+
+def _parse_page(parse: Callable[[Any], Batch], objects: list[Any]) -> list[Batch]:
+    return [parse(obj) for obj in objects]
 
 
 async def write_download(chunks: AsyncIterator[bytes], sink: BinaryIO) -> int:
