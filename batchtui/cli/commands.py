@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from batchtui.cli import render
-from batchtui.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from batchtui.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, spared
 from batchtui.core.config import UnknownAccountError
 from batchtui.core.engine import AmbiguousBatchError, Engine
 from batchtui.core.errors import BatchtuiError, ConfigError, InputError, NotFoundError
@@ -85,6 +85,7 @@ async def cmd_ls(engine: Engine, args: Namespace) -> int:
     for result in results:
         if not result.ok:
             err(f"batchtui: account {result.account.name}: {result.error}")
+    spared.append((batches, listing))
     return EXIT_FAILED if any(not r.ok for r in results) else EXIT_OK
 
 
