@@ -218,3 +218,23 @@ def test_parse_retry_after_http_date():
 
     now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2026 07:27:30 GMT").timestamp()
     assert parse_retry_after(headers, now=now) == 30.0
+
+
+def _nest(depth: int, *, objects: bool) -> object:
+    value: object = "leaf"
+    for level in range(depth):
+        value = {"k": value, "n": level} if objects and level % 2 else [1, value, "x"]
+    return value
+
+
+@pytest.mark.parametrize("objects", [False, True])
+def test_nesting_depth_is_counted_exactly(objects):
+    from batchtui.core.transport import nested_deeper_than
+
+    assert not nested_deeper_than(_nest(200, objects=objects), 200)
+    assert nested_deeper_than(_nest(201, objects=objects), 200)
+    # The deep branch is found beside a wide shallow one, wherever it sits.
+    wide = {"data": [{"id": str(i), "meta": {"a": [i]}} for i in range(1000)] + [_nest(199, objects=objects)]}
+    assert not nested_deeper_than(wide, 201)
+    assert nested_deeper_than(wide, 200)
+    assert not nested_deeper_than("text", 0) and not nested_deeper_than(7, 0)
