@@ -124,6 +124,23 @@ def test_ls_lists_every_account_and_reports_the_failing_one(cli):
     assert human.returncode == 0 and human.stdout.splitlines()[0].split()[:3] == ["ACCOUNT", "PROVIDER", "ID"]
 
 
+@pytest.mark.parametrize("only", [["--account", "acme-prod"], []], ids=["buffered", "larger than the buffer"])
+def test_ls_into_a_closed_pipe_fails_quietly(cli, only):
+    """A reader gone before the output is out (`batchtui ls --json | head -c0`): exit 1, no
+    traceback, no "Exception ignored" noise; whether the write fails in the command (more
+    than the stdout buffer) or at the last flush before the exit (less)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "batchtui", "ls", "--json", *only],
+                                env=cli.env, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert cli.json("ls", "--account", "acme-prod")["batches"]  # the ledger is fine for the next run
+
+
 def batches_of(cli, account, status="completed"):
     return [b for b in cli.json("ls", "--account", account)["batches"] if b["status"] == status]
 

@@ -56,6 +56,9 @@ def run_command(args: Namespace) -> int:
     except KeyboardInterrupt:
         err("batchtui: interrupted")
         return 130
+    except BrokenPipeError:
+        # Whoever read our output left (`batchtui ls --json | head`): a failure, nothing to say.
+        return EXIT_FAILED
     finally:
         engine.close_ledger()
 
