@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -176,10 +177,10 @@ async def test_a_failed_write_in_the_writer_thread_surfaces_and_leaves_nothing(d
     account, batch = await one_file_batch(engine)
     monkeypatch.setattr(engine.client(account), "download", chunked_download([[b"line\n" * 4] * 10]))
 
-    def disk_full(fd, data):
+    def disk_full(fd, buffers):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fetch.os, "write", disk_full)
+    monkeypatch.setattr(fetch.os, "writev", disk_full)
     with pytest.raises(OSError, match="No space left"):
         await fetch_results(engine, account, batch, tmp_path / "out")
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
@@ -227,3 +228,30 @@ async def test_a_file_deleted_before_the_analysis_is_still_analysed(demo, tmp_pa
 def test_count_newlines_is_bytes_count(parts):
     data = b"".join(parts)
     assert count_newlines(data) == data.count(b"\n")
+
+
+def test_a_batch_of_chunks_lands_whole_and_in_order_through_partial_writes(tmp_path, monkeypatch):
+    """The writer hands the kernel a download's chunks together (writev), which may take only
+    part of them, even part of one: the file still gets every byte, in order, once."""
+    from batchtui.core import fetch
+
+    chunks = [bytes([65 + i]) * size for i, size in enumerate([5, 0, 1, 7, 300, 2])]
+    real_writev = os.writev
+    taken: list[int] = []
+
+    def stingy_writev(fd, buffers):
+        # Never more than 4 bytes, sometimes fewer, and never past the first three buffers.
+        flat = b"".join(bytes(b) for b in list(buffers)[:3])
+        n = real_writev(fd, [flat[: 1 + len(taken) % 4]])
+        taken.append(n)
+        return n
+
+    monkeypatch.setattr(fetch.os, "writev", stingy_writev)
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        fetch._write_all(fd, chunks)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(chunks)
+    assert len(taken) > len(chunks)  # it did take many partial writes

@@ -238,3 +238,13 @@ def test_nesting_depth_is_counted_exactly(objects):
     assert not nested_deeper_than(wide, 201)
     assert nested_deeper_than(wide, 200)
     assert not nested_deeper_than("text", 0) and not nested_deeper_than(7, 0)
+
+
+def test_responses_are_read_in_large_pieces():
+    """httpcore's read size is its class attribute; a renamed knob must fail here, not make
+    every download silently slower."""
+    import httpcore
+
+    from batchtui.core import transport
+
+    assert httpcore.AsyncHTTP11Connection.READ_NUM_BYTES == transport.READ_SIZE == 256 * 1024

@@ -218,11 +218,11 @@ async def _receive(chunks: AsyncIterator[bytes], sink: _TempFile, kind: str, pro
         if progress is not None:
             progress(kind, size)
         if batched >= WRITE_BATCH:
-            await sink.append(b"".join(batch))
+            await sink.append(batch)  # as received: joining them was a copy of every byte
             batch = []
             batched = 0
     if batch:
-        await sink.append(b"".join(batch))
+        await sink.append(batch)
 
 
 class _TempFile:
@@ -237,20 +237,19 @@ class _TempFile:
         self._ends_with_newline = True
         self._pending: Future | None = None
 
-    async def append(self, data: bytes) -> None:
-        """Queue `data` after everything before it; waits only for the batch before to land."""
+    async def append(self, chunks: list[bytes]) -> None:
+        """Queue `chunks` after everything before them; waits only for the batch before to land."""
         await self._settle()
-        self._pending = _writers.submit(self._write, data)
+        self._pending = _writers.submit(self._write, chunks)
 
-    def _write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self.lines += count_newlines(data)
-        self.size += len(data)
-        if data:
-            self._ends_with_newline = data.endswith(b"\n")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+    def _write(self, chunks: list[bytes]) -> None:
+        for data in chunks:
+            self.digest.update(data)
+            self.lines += count_newlines(data)
+            self.size += len(data)
+            if data:
+                self._ends_with_newline = data.endswith(b"\n")
+        _write_all(self.fd, chunks)
 
     async def complete(self) -> None:
         """Everything written and on disk (fsync), the line count final."""
@@ -272,6 +271,22 @@ class _TempFile:
             os.close(fd)
         else:
             pending.add_done_callback(lambda _: os.close(fd))
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16  # buffers per writev
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Every byte of `chunks`, in order, with as few system calls as the kernel allows."""
+    views = [memoryview(chunk) for chunk in chunks if chunk]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while written:  # drop what went out; a partial write leaves the rest of one chunk
+            if written >= len(views[0]):
+                written -= len(views.pop(0))
+            else:
+                views[0] = views[0][written:]
+                written = 0
 
 
 def count_newlines(data: bytes) -> int:
