@@ -167,7 +167,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_demo(speed=args.speed, seed=args.seed) if command == "demo" else run_dashboard()
     _without_httpx_cli()
-    with _few_gc_passes(command):
+    with _few_gc_passes(command, process=argv is None):
         from batchtui.cli.commands import run_command
 
         code = run_command(args)
@@ -177,7 +177,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 @contextmanager
-def _few_gc_passes(command: str) -> Iterator[None]:
+def _few_gc_passes(command: str, *, process: bool) -> Iterator[None]:
     """The cyclic garbage collector mostly off while a command runs (as it was before, after).
 
     A command makes tens or hundreds of thousands of objects (12,000 batches for `ls`, each
@@ -196,6 +196,10 @@ def _few_gc_passes(command: str) -> Iterator[None]:
     try:
         yield
     finally:
+        if process:
+            # The process ends next: what the command left is frozen first, or the first
+            # allocation after gc.enable() would collect all of it (~0.1 s after `ls`).
+            gc.freeze()
         gc.set_threshold(*threshold)
         if was_enabled:
             gc.enable()
