@@ -27,7 +27,11 @@ sim: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
+# Our modules byte-compiled first, as a regular (wheel) install has them: an editable install
+# leaves that to the first import, and where PYTHONDONTWRITEBYTECODE is set every process of
+# the benchmark would compile them again (~50 ms of each `batchtui` start-up).
 bench: $(VENV)/.installed-dev
+	$(PY) -m compileall -q batchtui
 	$(PY) -m pytest tests/bench -q -s --bench
 
 screenshots: $(VENV)/.installed-dev
