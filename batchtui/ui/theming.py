@@ -278,21 +278,33 @@ def install_themes(app: App, paths: Paths, settings: Settings) -> None:
     # User themes last, so one named like a built-in replaces it.
     for loaded in [*builtins, *user]:
         app.register_theme(loaded.theme)
-    # Textual's own themes stay in the picker; give them status colours from their palettes.
-    for theme in list(app.available_themes.values()):
-        complete = with_status_variables(theme)
-        if complete is not theme:
-            app.register_theme(complete)
 
     wanted = settings.ui.theme
     chosen = wanted if wanted in app.available_themes else _fallback(app)
     if chosen != wanted:
         problems.append(f"theme {wanted!r} (from config.toml) is not available; using {chosen!r}")
+    # Textual's own themes stay in the picker, with status colours from their palettes. That
+    # is ~1 ms a theme, twenty of them: the one shown now first, the others after the first
+    # frame (until then they only sit in the picker's list).
+    _complete_theme(app, chosen)
     app.theme = chosen
+    app.call_after_refresh(_complete_themes, app)
     if problems:
         app.notify(_problem_text(problems), title="Theme problems", severity="warning",
                    timeout=_PROBLEM_TOAST_SECONDS, markup=False)
     _ThemePersistence(app, paths, chosen).subscribe()
+
+
+def _complete_theme(app: App, name: str) -> None:
+    theme = app.available_themes[name]
+    complete = with_status_variables(theme)
+    if complete is not theme:
+        app.register_theme(complete)
+
+
+def _complete_themes(app: App) -> None:
+    for name in list(app.available_themes):
+        _complete_theme(app, name)
 
 
 def _fallback(app: App) -> str:

@@ -126,6 +126,22 @@ async def test_builtins_register_and_the_configured_theme_applies_with_status_va
         assert toasts == []
 
 
+async def test_a_textual_theme_chosen_in_config_has_its_status_colours_from_the_first_frame(home):
+    # Textual's own themes get their status colours after the first frame, except the one
+    # shown: that one has them before anything is painted.
+    painted: list[str] = []
+
+    class Probe(ThemedApp):
+        def on_ready(self) -> None:
+            painted.append(self.query_one("#probe").styles.color.hex)
+
+    app = Probe(home, Settings(ui=UiSettings(theme="nord")))
+    async with run(app, []) as pilot:
+        await settle(pilot)
+        nord = app.get_theme("nord")
+        assert painted == [Color.parse(nord.variables["status-failed"]).hex]
+
+
 async def test_status_color_follows_the_current_theme(home):
     app = ThemedApp(home, Settings())
     async with run(app, []) as pilot:
