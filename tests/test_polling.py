@@ -6,6 +6,8 @@ priced; the simulator counts each request by route."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from batchtui.core import fetch
@@ -162,3 +164,33 @@ async def test_forgetting_an_account_drops_its_queue(world):
     ws.requests.clear()
     update = await poller.poll_once(account)  # as new: lists everything, prices the next one
     assert update.status.batches == 3 and results_downloads(ws) == 1
+
+
+async def test_an_active_batch_the_provider_no_longer_has_stops_being_fetched(world, monkeypatch):
+    sim, ws, account, engine = world
+    seed_many(sim.world, ws, batches=20, active=2)
+    await Poller(engine, lambda _update: None, auto_analyse=False).poll_once(account)
+    known = engine.ledger.batches(account=account.name)
+    running = next(b for b in known if not b.is_terminal)
+    # A running batch the ledger knows and the provider has since deleted (older than every
+    # listed one, so only a fetch by id could find it).
+    gone = running.model_copy(update={"id": "msgbatch_deleted_meanwhile",
+                                      "created_at": min(b.created_at for b in known) - timedelta(hours=1)})
+    client = engine.client(account)
+    asked: list[str] = []
+    real_get = client.get_batch
+
+    async def counting_get(batch_id):
+        asked.append(batch_id)
+        return await real_get(batch_id)
+
+    monkeypatch.setattr(client, "get_batch", counting_get)
+    poller = Poller(engine, lambda _update: None, known=[*known, gone], auto_analyse=False)
+    actives = []
+    for _ in range(6):
+        sim.clock.advance(60)
+        actives.append((await poller.poll_once(account)).status.active)
+    from batchtui.core.polling import GONE_AFTER
+
+    assert asked.count(gone.id) == GONE_AFTER  # then no more: not one request per cycle forever
+    assert actives[0] == actives[GONE_AFTER - 2] == 3 and actives[-1] == 2

@@ -94,6 +94,7 @@ class _Known:
     # Queue candidates not yet checked against the ledger's analyses (checked in bulk, in a thread).
     just_ended: list[str] = field(default_factory=list)
     backlog: list[str] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)  # active id -> "not found" answers in a row
 
     def remember(self, batch: Batch) -> None:
         self.by_id[batch.id] = batch
@@ -101,6 +102,18 @@ class _Known:
             self.active.pop(batch.id, None)
         else:
             self.active[batch.id] = None
+
+    def found(self, batch_id: str, present: bool) -> None:
+        """What fetching a known active batch the listing missed gave. A batch the provider no
+        longer knows (deleted) is fetched no more after GONE_AFTER answers in a row saying so:
+        the ledger keeps its history, and a listing that shows it again brings it back."""
+        if present:
+            self.missing.pop(batch_id, None)
+            return
+        misses = self.missing[batch_id] = self.missing.get(batch_id, 0) + 1
+        if misses >= GONE_AFTER:
+            self.active.pop(batch_id, None)
+            del self.missing[batch_id]
 
     def is_terminal(self, batch_id: str) -> bool:
         batch = self.by_id.get(batch_id)
@@ -112,6 +125,11 @@ class _Known:
                 and batch.id not in self.tried and batch.id not in self.queued):
             self.queued.add(batch.id)
             into.append(batch.id)
+
+
+# "Not found" answers in a row before a known active batch is taken as deleted and no longer
+# fetched each cycle (one could be a provider's hiccup, right after a create say).
+GONE_AFTER = 3
 
 
 class Poller:
@@ -177,6 +195,8 @@ class Poller:
             seen = {b.id for b in listed}
             stale = [bid for bid in book.active if bid not in seen]
             fetched = await asyncio.gather(*(self._get(client, bid) for bid in stale))
+            for batch_id, batch in zip(stale, fetched):
+                book.found(batch_id, batch is not None)
             fresh = listed + [b for b in fetched if b is not None]
             changed = self.engine.costed_many(b for b in fresh if _differs(known.get(b.id), b))
             for batch in changed:
