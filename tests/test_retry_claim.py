@@ -138,3 +138,23 @@ async def test_a_retry_cut_off_mid_create_keeps_its_claim_until_forced(two):
     assert ws.requests[CREATE] == 0
     forced = await run_retry(b, plan, force=True)  # the deliberate way past
     assert ws.requests[CREATE] == 1 and forced.batch.id in ws.batches
+
+
+async def test_confirming_despite_a_running_retry_still_takes_the_claim(two):
+    """The dashboard's "an earlier retry is still running: retry anyway?" goes past that one
+    guard, not past another process sending the same retry at the same moment."""
+    sim, ws, held, a, b, plan = two
+    parent = plan.parent
+    held.release.set()
+    first = await run_retry(a, plan)  # a first retry, still running at the provider
+    with pytest.raises(RetryRefused, match="already has a retry running"):
+        await run_retry(b, plan)
+    held.release.clear()
+    held.arrived.clear()
+    second = asyncio.create_task(run_retry(a, plan, despite_running_child=True))
+    await asyncio.wait_for(held.arrived.wait(), SAFETY_NET)  # A's confirmed second retry, in flight
+    with pytest.raises(RetryRefused, match="already being retried by another batchtui"):
+        await run_retry(b, plan, despite_running_child=True)
+    held.release.set()
+    sent = await asyncio.wait_for(second, SAFETY_NET)
+    assert ws.requests[CREATE] == 2 and {first.batch.id, sent.batch.id} <= set(ws.batches)

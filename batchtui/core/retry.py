@@ -84,7 +84,12 @@ async def plan_retry(engine, account: Account, batch: Batch, *, include_request_
     return RetryPlan(batch, account, ids, lines, source, by_outcome, estimate)
 
 
-async def run_retry(engine, plan: RetryPlan, *, force: bool = False) -> Submitted:
+async def run_retry(engine, plan: RetryPlan, *, force: bool = False, despite_running_child: bool = False) -> Submitted:
+    """Send `plan` as a follow-up batch, once.
+
+    `force` (the CLI's --force) goes past every guard. `despite_running_child` goes past one:
+    an earlier retry of the same batch still running (the dashboard asked, and the user
+    confirmed); the claim still keeps a second process from sending at the same moment."""
     account, parent = plan.account, plan.parent
     key = (account.name, parent.id)
     # The ledger learns of a child only once its create has been answered; until then, a
@@ -98,14 +103,14 @@ async def run_retry(engine, plan: RetryPlan, *, force: bool = False) -> Submitte
     try:
         if force:
             return await _send_retry(engine, plan, new_token())
-        return await _claimed_retry(engine, plan)
+        return await _claimed_retry(engine, plan, despite_running_child)
     finally:
         engine.retries_in_flight[key] -= 1
         if engine.retries_in_flight[key] <= 0:
             del engine.retries_in_flight[key]
 
 
-async def _claimed_retry(engine, plan: RetryPlan) -> Submitted:
+async def _claimed_retry(engine, plan: RetryPlan, despite_running_child: bool) -> Submitted:
     """Send the retry under a claim in the ledger, which another process (a second `batchtui
     retry` in the same second) cannot take as well."""
     account, parent, ledger = plan.account, plan.parent, engine.ledger
@@ -118,7 +123,7 @@ async def _claimed_retry(engine, plan: RetryPlan) -> Submitted:
         # Looked at under the claim: a retry that ended its send before we claimed has its link.
         running = [link.child_id for link in ledger.children(account.name, parent.id)
                    if not _known_terminal(engine, account, link.child_id)]
-        if running:
+        if running and not despite_running_child:
             raise RetryRefused(
                 f"batch {parent.id} already has a retry running ({running[0]}); two batches over the same "
                 f"requests would double-spend. Wait for it, or pass --force")

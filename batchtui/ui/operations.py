@@ -105,7 +105,9 @@ class BatchOperations(_Base):
 
     def on_retry_planned(self, message: RetryPlanned) -> None:
         plan = message.plan
-        # An earlier retry still running means confirming sends the same requests twice (--force).
+        # An earlier retry still running means confirming sends the same requests twice: the
+        # dialog says so, and a confirmed send goes past that one guard (never the claim that
+        # keeps another batchtui from sending the same retry at the same moment).
         running = [child_id for child_id in message.children
                    if not (child := self.batches.get((plan.account.name, child_id))) or not child.is_terminal]
         body = Text()
@@ -133,7 +135,7 @@ class BatchOperations(_Base):
                             severity="warning", markup=False)
                 return
             sending.add(parent_key)
-            self.run_worker(self._send_retry(plan, force=bool(running)),
+            self.run_worker(self._send_retry(plan, despite_running_child=bool(running)),
                             name=f"retry {plan.account.name}/{plan.parent.id}", group="retry",
                             exit_on_error=False, description=f"Retry failed items of {_label(plan.parent)}")
 
@@ -143,11 +145,11 @@ class BatchOperations(_Base):
         """Parents whose retry is being sent now (a mixin has no __init__ of its own)."""
         return vars(self).setdefault("_sending_retry_parents", set())
 
-    async def _send_retry(self, plan, *, force: bool) -> None:
+    async def _send_retry(self, plan, *, despite_running_child: bool) -> None:
         try:
             from batchtui.core.retry import run_retry
 
-            submitted = await run_retry(self.engine, plan, force=force)
+            submitted = await run_retry(self.engine, plan, despite_running_child=despite_running_child)
         finally:
             self._retries_sending().discard(plan.parent.key)
         self.post_message(RetrySent(plan, submitted))
