@@ -196,12 +196,16 @@ async def _until(condition, timeout: float = 60.0) -> None:
 
 
 def _polls(urls: dict[str, str]) -> int:
+    """List requests so far, over every provider's simulator (each serves its own)."""
     import httpx
 
-    host = urls["openai"].rsplit("/openai/v1", 1)[0]
-    state = httpx.get(f"{host}/_sim/state", timeout=60).json()
-    return sum(n for ws in state["workspaces"] for route, n in ws["requests"].items() if "list" in route
-               or route.endswith("/batches"))
+    total = 0
+    for provider, url in urls.items():
+        host = url.split(f"/{provider}", 1)[0]
+        state = httpx.get(f"{host}/_sim/state", timeout=60).json()
+        total += sum(n for ws in state["workspaces"] if ws["provider"] == provider
+                     for route, n in ws["requests"].items() if "list" in route or route.endswith("/batches"))
+    return total
 
 
 def rss_mb() -> float:

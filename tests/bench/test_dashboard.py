@@ -1,5 +1,5 @@
-"""The dashboard at scale: 12 accounts (4 per provider) and 10,000 batches, in the simulator
-(`batchtui sim` on loopback) and in the ledger (filled by one `batchtui ls`). Measured through
+"""The dashboard at scale: 12 accounts (4 per provider) and 10,000 batches, in the simulators
+(`batchtui sim` on loopback, one process per provider) and in the ledger (filled by one `batchtui ls`). Measured through
 the public app (`make_app`, headless at 200x50), each in a fresh process
 (tests/bench/dashboard_child.py):
 
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from bench.support import REPO, add_accounts, cli_env, median, sim_process
+from bench.support import REPO, add_accounts, cli_env, median, provider_sims
 
 CHILD = ["-m", "bench.dashboard_child"]
 ACTIVE = 5
@@ -53,7 +53,7 @@ def test_dashboard(full, report, tmp_path):
     per_account = 834 if full else 20  # 12 x 834 = 10,008 batches
     rounds = 5 if full else 1
     env = cli_env(tmp_path)
-    with sim_process() as sim:
+    with provider_sims() as sim:  # one per provider, as the real ones are separate services
         names = add_accounts(sim, env, per_provider=4, batches=per_account, active=ACTIVE)
         listed = subprocess.run([sys.executable, "-m", "batchtui", "ls", "--json"], env=env, cwd=REPO,
                                 capture_output=True, text=True, timeout=900)
