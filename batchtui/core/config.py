@@ -174,13 +174,18 @@ def _replace_accounts(settings: Settings, accounts: list[Account]) -> Settings:
 def load_settings(paths: Paths) -> Settings:
     """The settings in paths.config_file; the defaults when there is no such file."""
     source = paths.config_file
+    text = _read_config(source)
+    return Settings() if text is None else parse_settings(text, source)
+
+
+def _read_config(source: Path) -> str | None:
+    """The file's text; None when there is no such file."""
     try:
-        text = source.read_text(encoding="utf-8")
+        return source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Settings()
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from None
-    return parse_settings(text, source)
 
 
 def parse_settings(text: str, source: Path) -> Settings:
@@ -322,11 +327,23 @@ class _LineLocator:
 def save_settings(paths: Paths, settings: Settings) -> Path:
     """Write settings to paths.config_file atomically, mode 0600, and return its path.
 
-    The file is rewritten from the model, so comments in a hand-edited file are not kept.
+    An existing file is edited, not rewritten (config_edit.py): its comments, blank lines, key
+    order and unchanged values stay as the user wrote them, and only what differs from `settings`
+    changes. A missing file is written from render_settings. Either way nothing is written unless
+    the old file reads as settings (a broken one raises ConfigError naming its line, and is left
+    as it is) and the new text reads back as exactly `settings`.
     """
     target = paths.config_file
     ensure_private_dir(target.parent)
-    text = render_settings(settings)
+    old = _read_config(target)
+    if old is None:
+        text = render_settings(settings)
+    else:
+        parse_settings(old, target)  # a file that does not read as settings is the user's to fix, not ours to replace
+        from batchtui.core.config_edit import edit_settings_text  # tomlkit only when a file is edited
+
+        text = edit_settings_text(old, settings, target)
+    _check_reads_back(text, settings, target)
     # mkstemp creates the file 0600 (never wider, whatever the umask), and the rename makes it
     # appear whole or not at all.
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".config.", suffix=".toml.tmp")
@@ -340,6 +357,16 @@ def save_settings(paths: Paths, settings: Settings) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _check_reads_back(text: str, settings: Settings, target: Path) -> None:
+    # Also what refuses a key-like entry on the way out, as parse_settings refuses it on the way in.
+    try:
+        written = parse_settings(text, target)
+    except ConfigError as exc:
+        raise ConfigError(f"{target}: not saved, the new text would not read back:\n{exc}") from None
+    if written != settings:
+        raise ConfigError(f"{target}: not saved, the new text would read back as other settings (a batchtui bug)")
 
 
 def render_settings(settings: Settings) -> str:
