@@ -28,6 +28,7 @@ from tomlkit.items import AoT, InlineTable, Item, Table, Trivia
 from batchtui.core.config import Settings
 from batchtui.core.errors import ConfigError
 
+
 def edit_settings_text(text: str, settings: Settings, source: Path) -> str:
     """`text` (a config.toml that parsed as settings) changed to say `settings`, and nothing else."""
     try:
