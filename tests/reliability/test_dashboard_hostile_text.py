@@ -49,8 +49,11 @@ from batchtui.ui.app import make_app
 from batchtui.ui.messages import BatchesUpdated
 from batchtui.ui.screens.accounts import AccountsScreen
 from batchtui.ui.screens.confirm import ConfirmScreen
-from batchtui.ui.screens.detail import DetailScreen
+from batchtui.ui.screens.detail import TITLE_ID_LIMIT, DetailScreen
+from batchtui.ui.widgets.batch_fields import METADATA_LIMIT
 from batchtui.ui.widgets.batch_table import BatchTable
+from batchtui.ui.widgets.breakdown import SAMPLE_LIMIT
+from batchtui.ui.widgets.clipped import FIELD_LIMIT
 from reliability.dashboard_support import Messages, terminal_frame, unsafe
 from reliability.figures import record
 
@@ -69,9 +72,8 @@ NO_SURROGATES = st.characters(exclude_categories=("Cs",))
 hostile = st.lists(st.one_of(st.sampled_from(PIECES), st.text(NO_SURROGATES, max_size=8)),
                    min_size=1, max_size=12).map("".join)
 long = st.tuples(hostile, st.integers(1_000, 8_000)).map(lambda p: (p[0] * (p[1] // len(p[0]) + 1))[:p[1]])
-# Generated strings run to 8 kB (past every limit a place applies); 100 kB ones cost the
-# dashboard seconds to lay out each (the detail screen wraps them whole), so the explicit
-# example below is the 100 kB one, holding every piece.
+# Generated strings run to 8 kB (past every limit a place applies, the detail screen's 4,000
+# characters included); the explicit example below is the 100 kB one, holding every piece.
 provider_text = st.one_of(hostile, hostile, long)
 EVERYTHING = "".join(PIECES)
 COUNT = {"examples": 0, "places": 0, "frames": 0}
@@ -297,17 +299,21 @@ async def detail_screen(pilot, finished, text, tail) -> None:
     await app.push_screen(DetailScreen(finished.key))
     await pilot.pause()
     screen = app.screen
-    check_place("detail title", screen.query_one("#detail-title").content, finished.id)
-    check_place("detail fields", screen.query_one("#detail-fields").content, finished.id, text, tail,
-                text[:40], text[:300])  # name and model whole; metadata key and value cut short
-    check_place("error breakdown", screen.query_one("#breakdown").content, tail, text[:300], tail[::-1][:300])
+    check_place("detail title", screen.query_one("#detail-title").content, finished.id[:TITLE_ID_LIMIT])
+    # Name and model up to the field limit, then a marker with the real length; the metadata
+    # key and value, the error samples cut shorter.
+    cut = (f"(cut: {len(text):,} characters)",) if len(text) > METADATA_LIMIT else ()
+    check_place("detail fields", screen.query_one("#detail-fields").content, finished.id, text[:FIELD_LIMIT], tail,
+                text[:40], text[:METADATA_LIMIT], shown=cut)
+    check_place("error breakdown", screen.query_one("#breakdown").content, tail, text[:SAMPLE_LIMIT],
+                tail[::-1][:SAMPLE_LIMIT], shown=cut)
     check_place("files", screen.query_one("#detail-cost").content, f"file-{tail}")
     check_frame(app)
     await pilot.press("2")
     await pilot.pause()
     raw = screen.query_one("#raw-json").content
     lines = json.dumps(finished.raw, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
-    check_place("raw JSON", raw, *(line for line in lines if tail in line or text[:50] in line))
+    check_place("raw JSON", raw, *(line[:FIELD_LIMIT] for line in lines if tail in line or text[:50] in line))
     check_frame(app)
 
 

@@ -3,14 +3,14 @@ error breakdown, usage and cost, files, retry lineage, and the provider's raw JS
 
 The breakdown comes from the ledger's analysis; a finished batch with results and no analysis
 yet is analysed by a worker while the pane shows a loading state. The raw JSON tab is filled
-only when first opened (a batch's raw object can be large). The same action keys as the home
-screen act on this batch.
+only when first opened (a batch's raw object can be large). Provider text is shown cut past a
+limit, with its real length (see widgets/clipped.py). The same action keys as the home screen
+act on this batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 
 from rich.console import Group
 from rich.text import Text
@@ -31,13 +31,10 @@ from batchtui.ui.messages import AnalysisReady, BatchKey
 from batchtui.ui.widgets import batch_fields as fields
 from batchtui.ui.widgets.activity import ActivityBar
 from batchtui.ui.widgets.breakdown import Breakdown
+from batchtui.ui.widgets.clipped import clipped, clipped_json
 
-
-def raw_json(batch: Batch) -> Text:
-    """The provider's own object, pretty, every line made printable (JSON escapes control
-    characters, but not bidi overrides or other format characters)."""
-    dumped = json.dumps(batch.raw, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return Text("\n".join(printable(line) for line in dumped.splitlines()))
+# The title is one line on a normal batch: an id longer than this would push the tabs down.
+TITLE_ID_LIMIT = 120
 
 
 class DetailScreen(BatchActions, Screen):
@@ -106,7 +103,7 @@ class DetailScreen(BatchActions, Screen):
         now, colors = app.clock(), app.status_colors()
         analysis = ledger.analysis(*self.key)
         title = Text(printable(batch.account) + "  ", style="bold")
-        title.append(printable(batch.id))
+        title.append_text(clipped(batch.id, TITLE_ID_LIMIT))
         title.append("  " + batch.status.value.replace("_", " "), style=f"bold {colors.get(batch.status.value, '')}")
         self.query_one("#detail-title", Static).update(title)
         downloads = {kind: d for kind in ("results", "errors") if (d := ledger.download(*self.key, kind))}
@@ -126,14 +123,14 @@ class DetailScreen(BatchActions, Screen):
         breakdown.loading = self.analysing
         breakdown.show(batch, analysis, self.analysis_note)
         if self.raw_filled:
-            self.query_one("#raw-json", Static).update(raw_json(batch))
+            self.query_one("#raw-json", Static).update(clipped_json(batch.raw))
 
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         batch = self.selected_batch()
         if event.pane.id == "raw" and not self.raw_filled and batch is not None:
             self.raw_filled = True
-            self.query_one("#raw-json", Static).update(raw_json(batch))
+            self.query_one("#raw-json", Static).update(clipped_json(batch.raw))
 
     def action_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
@@ -152,8 +149,9 @@ class DetailScreen(BatchActions, Screen):
         self.analysing = True
         self.query_one(Breakdown).loading = True
         # Run by the app, so its one worker-error handler sees any failure.
+        described = printable(batch.id, limit=TITLE_ID_LIMIT)
         self.app.run_worker(self._analyse(batch), name=f"analyse {batch.account}/{batch.id}", group="analyse",
-                            exit_on_error=False, description=f"Analyse the results of {printable(batch.id)}")
+                            exit_on_error=False, description=f"Analyse the results of {described}")
 
     async def _analyse(self, batch: Batch) -> None:
         engine = self.app.engine

@@ -15,8 +15,12 @@ from batchtui.core.models import Batch, Usage
 from batchtui.core.notices import results_expire_at
 from batchtui.core.text import printable
 from batchtui.ui.widgets.cells import compact
+from batchtui.ui.widgets.clipped import clipped
 
 Row = tuple[str, Text | str]
+# Metadata values are short by the providers' own rules (OpenAI: 512 characters); one that is
+# not is cut sooner than other fields, so the fields pane stays a list of fields.
+METADATA_LIMIT = 300
 
 
 def section(title: str, rows: Iterable[Row]) -> RenderableType:
@@ -45,18 +49,20 @@ def number(value: int | None) -> str:
 
 def fields_rows(batch: Batch, colors: Mapping[str, str]) -> list[Row]:
     status = Text(batch.status.value.replace("_", " "), style=colors.get(batch.status.value, ""))
-    status.append(f"  (provider: {printable(batch.provider_status)})", style="dim")
+    status.append("  (provider: ", style="dim")
+    status.append_text(clipped(batch.provider_status, style="dim"))
+    status.append(")", style="dim")
     rows: list[Row] = [
         ("account", printable(batch.account)),
         ("provider", batch.provider.value),
-        ("id", printable(batch.id)),
-        ("name", printable(batch.name) if batch.name else "-"),
+        ("id", clipped(batch.id)),
+        ("name", clipped(batch.name) if batch.name else "-"),
         ("status", status),
-        ("model", printable(batch.model) if batch.model else "-"),
-        ("endpoint", printable(batch.endpoint) if batch.endpoint else "-"),
+        ("model", clipped(batch.model) if batch.model else "-"),
+        ("endpoint", clipped(batch.endpoint) if batch.endpoint else "-"),
     ]
     for key, value in sorted(batch.metadata.items()):
-        rows.append((f"metadata.{printable(key, limit=40)}", printable(value, limit=300)))
+        rows.append((f"metadata.{printable(key, limit=40)}", clipped(value, METADATA_LIMIT)))
     return rows
 
 
@@ -107,7 +113,7 @@ def cost_rows(batch: Batch, analysis: Analysis | None) -> list[Row]:
             rows.append(("standard price", f"${cost.standard_usd:,.4f}"))
             rows.append(("savings", f"${cost.standard_usd - cost.usd:,.4f}"))
     if cost is not None and cost.reason:
-        rows.append(("note", Text(printable(cost.reason), style="dim")))
+        rows.append(("note", clipped(cost.reason, style="dim")))
     usage = usage_of(batch, analysis)
     if usage is not None:
         rows += [
@@ -122,9 +128,9 @@ def cost_rows(batch: Batch, analysis: Analysis | None) -> list[Row]:
 
 
 def files_rows(batch: Batch, downloads: Mapping[str, Download]) -> list[Row]:
-    rows: list[Row] = [("input", printable(batch.input_ref) if batch.input_ref else "-")]
+    rows: list[Row] = [("input", clipped(batch.input_ref) if batch.input_ref else "-")]
     for result in batch.result_files:
-        rows.append((result.kind, printable(result.ref)))
+        rows.append((result.kind, clipped(result.ref)))
     for kind, download in downloads.items():
         text = Text(printable(str(download.path)))
         text.append(f"  ({download.lines:,} lines)", style="dim")
@@ -146,7 +152,7 @@ def lineage_rows(parent: RetryLink | None, children: list[RetryLink], known: Map
 
 
 def _linked(account: str, batch_id: str, known: Mapping[tuple[str, str], Batch], items: int) -> Text:
-    text = Text(printable(batch_id))
+    text = clipped(batch_id)
     batch = known.get((account, batch_id))
     state = batch.status.value.replace("_", " ") if batch else "not seen yet"
     text.append(f"  ({items:,} requests, {state})", style="dim")

@@ -1,6 +1,6 @@
 """A batch's error breakdown: outcome x error type/code, count, one sample message per group,
 plus the batch-level errors (OpenAI validation errors, a Gemini Operation error). Every string
-in it came from a provider, so every cell is a `Text` of `printable()` text."""
+in it came from a provider, so every cell is a `Text` of `printable()` text, cut by `clipped()`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from batchtui.core.ledger import Analysis
 from batchtui.core.models import Batch, Outcome
-from batchtui.core.text import printable
+from batchtui.ui.widgets.clipped import clipped
 
 SAMPLE_LIMIT = 300
 
@@ -40,9 +40,9 @@ def groups_table(analysis: Analysis) -> Table:
     for group in groups:
         table.add_row(
             Text(group.outcome.value),
-            Text(printable(group.error_type) if group.error_type else "-"),
+            clipped(group.error_type) if group.error_type else Text("-"),
             Text(f"{group.count:,}"),
-            Text(printable(group.sample_message, limit=SAMPLE_LIMIT) if group.sample_message else "-"),
+            clipped(group.sample_message, SAMPLE_LIMIT) if group.sample_message else Text("-"),
         )
     return table
 
@@ -54,11 +54,11 @@ def batch_errors(batch: Batch) -> Text | None:
     for error in batch.errors:
         text.append("\n  ")
         if error.code:
-            text.append(printable(error.code), style="bold")
+            text.append_text(clipped(error.code, style="bold"))
             text.append(" ")
         if error.line is not None:
             text.append(f"(line {error.line}) ", style="dim")
-        text.append(printable(error.message, limit=SAMPLE_LIMIT))
+        text.append_text(clipped(error.message, SAMPLE_LIMIT))
     return text
 
 
