@@ -8,7 +8,6 @@ import json
 import stat
 from pathlib import Path
 
-import httpx
 import pytest
 
 from batchtui.core.errors import InputError

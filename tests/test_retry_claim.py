@@ -144,7 +144,6 @@ async def test_confirming_despite_a_running_retry_still_takes_the_claim(two):
     """The dashboard's "an earlier retry is still running: retry anyway?" goes past that one
     guard, not past another process sending the same retry at the same moment."""
     sim, ws, held, a, b, plan = two
-    parent = plan.parent
     held.release.set()
     first = await run_retry(a, plan)  # a first retry, still running at the provider
     with pytest.raises(RetryRefused, match="already has a retry running"):
