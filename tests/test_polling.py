@@ -194,3 +194,39 @@ async def test_an_active_batch_the_provider_no_longer_has_stops_being_fetched(wo
 
     assert asked.count(gone.id) == GONE_AFTER  # then no more: not one request per cycle forever
     assert actives[0] == actives[GONE_AFTER - 2] == 3 and actives[-1] == 2
+
+
+async def test_misses_count_only_in_a_row(world, monkeypatch):
+    """An active batch the provider once failed to find, then listed again, starts its count
+    of "not found" answers afresh the next time the listing misses it."""
+    from batchtui.core.polling import GONE_AFTER
+
+    sim, ws, account, engine = world
+    seed_many(sim.world, ws, batches=5, active=1)
+    poller = Poller(engine, lambda _update: None, auto_analyse=False)
+    await poller.poll_once(account)
+    running = next(b for b in poller.known(account.name).values() if not b.is_terminal)
+    client = engine.client(account)
+    real_list = client.list_batches
+    hidden = {"on": True}
+
+    async def not_found(batch_id):
+        raise NotFoundError("no such batch", account=account.name)
+
+    async def listing(**kw):  # the running batch left out while `hidden` says so
+        async for batch in real_list(**kw):
+            if not (hidden["on"] and batch.id == running.id):
+                yield batch
+
+    monkeypatch.setattr(client, "get_batch", not_found)
+    monkeypatch.setattr(client, "list_batches", listing)
+    for _ in range(GONE_AFTER - 1):
+        await poller.poll_once(account)  # missed and not found: one short of giving up
+    hidden["on"] = False
+    await poller.poll_once(account)  # listed again
+    hidden["on"] = True
+    for _ in range(GONE_AFTER - 1):
+        update = await poller.poll_once(account)
+    assert update.status.active == 1  # still watched: these misses started from zero
+    update = await poller.poll_once(account)
+    assert update.status.active == 0

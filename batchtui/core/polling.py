@@ -197,6 +197,8 @@ class Poller:
             fetched = await asyncio.gather(*(self._get(client, bid) for bid in stale))
             for batch_id, batch in zip(stale, fetched):
                 book.found(batch_id, batch is not None)
+            for batch_id in seen & book.missing.keys():  # listed again: its misses were not in a row
+                del book.missing[batch_id]
             fresh = listed + [b for b in fetched if b is not None]
             changed = self.engine.costed_many(b for b in fresh if _differs(known.get(b.id), b))
             for batch in changed:
