@@ -28,7 +28,7 @@ from batchtui.core.errors import (
 )
 from batchtui.core.models import Outcome, ResultFile, Status
 from batchtui.core.providers import client_class, gemini
-from batchtui.core.providers.base import TOKEN_KEY, BatchInput, NotSupported, write_download
+from batchtui.core.providers.base import TOKEN_KEY, BatchInput, NotSupported
 from batchtui.core.providers.gemini import GeminiClient
 from batchtui.core.providers.gemini_wire import batch_from_operation, parse_result_line
 from batchtui.core.results import ResultsAnalyzer
@@ -654,8 +654,10 @@ async def test_download_into_a_sink(sim, ws, tmp_path):
     sim.clock.advance(HOUR)
     client = make_client(sim)
     batch = await client.get_batch(seeded.id)
+    written = 0
     with open(tmp_path / "out.jsonl", "wb") as sink:
-        written = await write_download(client.download(batch, batch.result_files[0]), sink)
+        async for chunk in client.download(batch, batch.result_files[0]):
+            written += sink.write(chunk)
     assert (tmp_path / "out.jsonl").read_bytes() == await fetch(client, batch) and written > 0
 
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -250,11 +250,3 @@ async def list_batches_paged(
 
 def _parse_page(parse: Callable[[Any], Batch], objects: list[Any]) -> list[Batch]:
     return [parse(obj) for obj in objects]
-
-
-async def write_download(chunks: AsyncIterator[bytes], sink: BinaryIO) -> int:
-    written = 0
-    async for chunk in chunks:
-        sink.write(chunk)
-        written += len(chunk)
-    return written
