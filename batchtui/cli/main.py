@@ -14,8 +14,8 @@ import os
 import sys
 import types
 from collections.abc import Iterator, Sequence
-from typing import NoReturn
 from contextlib import contextmanager
+from typing import NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROVIDERS = ("openai", "anthropic", "gemini", "openai-compatible")

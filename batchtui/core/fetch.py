@@ -7,7 +7,7 @@ final name. The ledger remembers each download, so fetching twice is a no-op.
 
 Two stages, so the download runs at the speed of the connection: `download_results` only
 receives on the event loop, while a worker thread writes, hashes and counts lines (hashlib and
-os.write release the GIL, so that overlaps with the next bytes arriving). The analysis then
+os.writev release the GIL, so that overlaps with the next bytes arriving). The analysis then
 reads the files back (from the page cache) in a thread, once they are complete, recorded and
 in place; `fetch_results` does both.
 """

@@ -57,7 +57,6 @@ READ_SIZE = 256 * 1024
 httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = READ_SIZE
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
@@ -303,8 +302,8 @@ class Transport:
 
     async def iter_bytes(self, response: httpx.Response, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         # Decoded bytes (a gzip transfer is undone): the file as the provider serves it. By
-        # default each chunk as it arrives (up to READ_SIZE): asking httpx
-        # for a fixed size re-chunks through a buffer, copying every byte again for nothing.
+        # default each chunk as it arrives (up to READ_SIZE): asking httpx for a fixed size
+        # re-chunks through a buffer, copying every byte again for nothing.
         try:
             async for chunk in response.aiter_bytes(chunk_size):
                 yield chunk
