@@ -5,16 +5,19 @@ the way; only a complete download is renamed into place. A dropped connection re
 file from the beginning into a fresh temporary file, so a truncated file never carries the
 final name. The ledger remembers each download, so fetching twice is a no-op.
 
-Two stages, so the download runs at the speed of the connection: `download_results` only
-receives on the event loop, while a worker thread writes, hashes and counts lines (hashlib and
-os.writev release the GIL, so that overlaps with the next bytes arriving). The analysis then
-reads the files back (from the page cache) in a thread, once they are complete, recorded and
-in place; `fetch_results` does both.
+Two stages, so the download runs at the speed of the connection. `download_results` reads
+each file straight off the socket in a worker thread that also writes, hashes and counts its
+lines (core/direct_download.py); where httpx must carry the request (an error answer, a
+compressed body, a proxy, the in-process simulator), the event loop only receives and a worker
+thread writes, hashes and counts (hashlib and os.writev release the GIL, so that overlaps with
+the next bytes arriving). The analysis then reads the files back (from the page cache) in a
+thread, once they are complete, recorded and in place; `fetch_results` does both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batchtui.core.accounts import Account
+from batchtui.core.direct_download import Cut, Declined
 from batchtui.core.errors import BatchtuiError, UnreachableError
 from batchtui.core.models import Batch
 from batchtui.core.paths import ensure_private_dir
@@ -41,6 +45,9 @@ WRITE_BATCH = 1 << 20
 # Shared by every download; each download keeps at most one write in flight, so its bytes land
 # in order whichever thread takes them.
 _writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batchtui-fetch")
+# Direct reads (core/direct_download.py), each holding its thread for a whole file: apart from
+# the writers, so that four of them cannot hold up the httpx downloads' writes.
+_direct_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batchtui-direct")
 
 
 class NothingToFetch(BatchtuiError):
@@ -182,8 +189,9 @@ async def _download_one(client, batch: Batch, result_file, final: Path,
         sink = _TempFile(tmp)
         try:
             try:
-                async with aclosing(client.download(batch, result_file)) as chunks:
-                    await _receive(chunks, sink, result_file.kind, progress)
+                if not await _receive_direct(client, batch, result_file, sink, progress):
+                    async with aclosing(client.download(batch, result_file)) as chunks:
+                        await _receive(chunks, sink, result_file.kind, progress)
                 await sink.complete()
                 reader = open(tmp, "rb")  # noqa: SIM115 - closed by the caller
             finally:
@@ -205,9 +213,32 @@ async def _download_one(client, batch: Batch, result_file, final: Path,
     raise last_error
 
 
+async def _receive_direct(client, batch: Batch, result_file, sink: _TempFile, progress: Progress | None) -> bool:
+    """The download read straight off the socket into `sink` by a worker thread (see
+    core/direct_download.py); False, with nothing written, when it must go through httpx."""
+    read = client.direct_download(batch, result_file)
+    if read is None:
+        return False
+    report = None
+    if progress is not None:
+        loop, kind = asyncio.get_running_loop(), result_file.kind
+        report = functools.partial(loop.call_soon_threadsafe, progress, kind)
+
+    try:
+        await sink.run(read.run, sink.write_into, report)
+    except Declined:
+        return False
+    except Cut as cut:
+        raise client.http.unreachable(cut.kind) from None
+    except BaseException:  # cancelled: end the read, which closes the file once it stops
+        read.abort()
+        raise
+    return True
+
+
 async def _receive(chunks: AsyncIterator[bytes], sink: _TempFile, kind: str, progress: Progress | None) -> None:
-    """The event loop's share of a download: take the chunks as they arrive (httpx's, up to
-    64 kB) and hand them to the writer thread a batch at a time."""
+    """The event loop's share of a download through httpx: take the chunks as they arrive (up
+    to the transport's READ_SIZE) and hand them to the writer thread a batch at a time."""
     batch: list[bytes] = []
     batched = 0
     size = 0
@@ -236,6 +267,28 @@ class _TempFile:
         self.lines = 0
         self._ends_with_newline = True
         self._pending: Future | None = None
+
+    async def run(self, fn: Callable[..., object], *args: object) -> None:
+        """`fn(*args)` in a thread of its own, as the file's one write in flight: a direct
+        read writes as it reads, holding its thread for the whole download. If the caller is
+        cancelled while it runs, the file stays open until it stops (see `close`)."""
+        await self._settle()
+        pending = self._pending = _direct_readers.submit(fn, *args)
+        try:
+            await asyncio.wrap_future(pending)
+        finally:
+            if pending.done():  # its outcome is the caller's now, not the next write's
+                self._pending = None
+
+    def write_into(self, buffer: bytearray, filled: int) -> None:
+        """The first `filled` bytes of `buffer`, written, hashed and counted, in the calling thread."""
+        view = memoryview(buffer)[:filled]
+        self.digest.update(view)
+        self.lines += count_newlines(buffer, filled)
+        self.size += filled
+        if filled:
+            self._ends_with_newline = buffer[filled - 1] == 0x0A
+        _write_all(self.fd, [view])
 
     async def append(self, chunks: list[bytes]) -> None:
         """Queue `chunks` after everything before them; waits only for the batch before to land."""
@@ -289,19 +342,20 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
                 written = 0
 
 
-def count_newlines(data: bytes) -> int:
+def count_newlines(data: bytes | bytearray, end: int | None = None) -> int:
     """`data.count(b"\n")`, faster on result lines: count() tests byte by byte (~1.8 GB/s here),
     find() jumps from newline to newline with memchr (~7 GB/s on ~2 kB lines). With short lines
     the calls to find() would cost more, so past one newline per 256 bytes the rest is left to
     count(): never much slower than count() alone."""
-    budget = len(data) >> 8
+    end = len(data) if end is None else end
+    budget = end >> 8
     found = 0
-    at = data.find(b"\n")
+    at = data.find(b"\n", 0, end)
     while at >= 0:
         found += 1
         if found > budget:
-            return found + data.count(b"\n", at + 1)
-        at = data.find(b"\n", at + 1)
+            return found + data.count(b"\n", at + 1, end)
+        at = data.find(b"\n", at + 1, end)
     return found
 
 

@@ -17,6 +17,7 @@ import random
 import re
 import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from batchtui.core.direct_download import DirectRead
 from batchtui.core.errors import (
     AuthError,
     CreateOutcomeUnknown,
@@ -216,7 +218,7 @@ class Transport:
                         account=self.account,
                     ) from None
                 if attempt >= self.policy.max_retries:
-                    raise self._unreachable(exc) from None
+                    raise self.unreachable(type(exc).__name__) from None
                 self._report(None, type(exc).__name__)
                 await self.sleep(self.policy.backoff(attempt, self.rng))
                 attempt += 1
@@ -282,7 +284,7 @@ class Transport:
                 response = await self._client.send(request, stream=True)
             except httpx.TransportError as exc:
                 if attempt >= self.policy.max_retries:
-                    raise self._unreachable(exc) from None
+                    raise self.unreachable(type(exc).__name__) from None
                 await self.sleep(self.policy.backoff(attempt, self.rng))
                 attempt += 1
                 continue
@@ -300,6 +302,19 @@ class Transport:
         finally:
             await response.aclose()
 
+    def direct(self, url: str, **kwargs: Any) -> DirectRead | None:
+        """A GET of `url` to read straight off the socket (core/direct_download.py), as httpx
+        would send it; None where httpx must carry it: an in-process transport (the tests' and
+        the demo's simulator) or a proxy set in the environment, which only httpx speaks."""
+        if self.transport is not None or urllib.request.getproxies():
+            return None
+        request = self._client.build_request("GET", url, **kwargs)
+        if request.url.scheme not in ("http", "https"):
+            return None
+        log.debug("GET %s (direct)", self.redact(str(request.url)))
+        return DirectRead(request, ssl_context=shared_ssl_context() if request.url.scheme == "https" else None,
+                          connect_timeout=self.policy.connect_timeout, read_timeout=self.policy.read_timeout)
+
     async def iter_bytes(self, response: httpx.Response, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         # Decoded bytes (a gzip transfer is undone): the file as the provider serves it. By
         # default each chunk as it arrives (up to READ_SIZE): asking httpx for a fixed size
@@ -308,7 +323,7 @@ class Transport:
             async for chunk in response.aiter_bytes(chunk_size):
                 yield chunk
         except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+            raise self.unreachable(type(exc).__name__) from None
 
     # -- classification ---------------------------------------------------------------------
 
@@ -352,11 +367,12 @@ class Transport:
             return ProtocolError(message, **kw)
         return ProviderError(message or f"HTTP {status}", **kw)
 
-    def _unreachable(self, exc: httpx.TransportError) -> UnreachableError:
-        # httpx's own messages can quote the URL; ours name only the error kind and host.
+    def unreachable(self, kind: str) -> UnreachableError:
+        """The error for a failed connection (`kind`: the exception's name), reported to the
+        account's health. httpx's own messages can quote the URL; ours name only the kind and host."""
         host = httpx.URL(self.base_url).host
-        self._report(None, type(exc).__name__)
-        return UnreachableError(f"{host or 'provider'} unreachable ({type(exc).__name__})", account=self.account)
+        self._report(None, kind)
+        return UnreachableError(f"{host or 'provider'} unreachable ({kind})", account=self.account)
 
     def _report(self, status: int | None, text: str) -> None:
         if self.on_error is not None:

@@ -25,7 +25,7 @@ from batchtui.core.accounts import DEFAULT_BASE_URLS, Account
 from batchtui.core.errors import AmbiguousCreate, InputError, ProtocolError
 from batchtui.core.models import Batch, Provider, RequestCounts, ResultFile, Status
 from batchtui.core.providers.anthropic_results import parse_result, wire_count
-from batchtui.core.providers.base import BatchInput, Limits, ProviderClient, data_items, list_batches_paged
+from batchtui.core.providers.base import BatchInput, FileRequest, Limits, ProviderClient, data_items, list_batches_paged
 from batchtui.core.timeparse import parse_time
 
 API_VERSION = "2023-06-01"
@@ -135,14 +135,10 @@ class AnthropicClient(ProviderClient):
 
     # -- results ---------------------------------------------------------------------------
 
-    async def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
-        url = self._results_url(batch, result_file)
-        # `identity`: the bytes we write must be the results themselves, not a gzip of them
-        # (the transport hands out the raw body).
-        headers = {"accept": "application/binary", "accept-encoding": "identity"}
-        async with self.http.stream("GET", url, headers=headers) as response:
-            async for chunk in self.http.iter_bytes(response):
-                yield chunk
+    def result_request(self, batch: Batch, result_file: ResultFile) -> FileRequest:
+        # `identity`, as the official SDK asks: the results as they are, not a gzip of them.
+        return FileRequest(self._results_url(batch, result_file),
+                           headers={"accept": "application/binary", "accept-encoding": "identity"})
 
     def _results_url(self, batch: Batch, result_file: ResultFile) -> str:
         """`results_url` as served when it is on our own host; otherwise the documented path

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import httpx
 
 from batchtui.core.accounts import Account
+from batchtui.core.direct_download import DirectRead
 from batchtui.core.errors import BatchtuiError, ProtocolError
 from batchtui.core.models import Batch, Provider, ResultFile, ResultItem
 from batchtui.core.transport import RetryPolicy, Transport
@@ -54,6 +55,15 @@ class BatchInput:
     def from_objects(cls, objects: Sequence[dict[str, Any]], **kw: Any) -> BatchInput:
         raw = [json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode() for o in objects]
         return cls(lines=list(objects), raw_lines=raw, **kw)
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    """The GET that serves one result file, relative to the account's base URL."""
+
+    url: str
+    headers: dict[str, str] | None = None
+    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,8 +159,25 @@ class ProviderClient(abc.ABC):
         Raises AmbiguousCreate when several batches could be it and nothing tells them apart."""
 
     @abc.abstractmethod
-    def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
+    def result_request(self, batch: Batch, result_file: ResultFile) -> FileRequest | None:
+        """The request that serves a result file; None where its bytes are not a download
+        of their own (Gemini's inline results)."""
+
+    async def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
         """Stream one result file's bytes exactly as served."""
+        request = self.result_request(batch, result_file)
+        assert request is not None, "a provider with other result files overrides download()"
+        async with self.http.stream("GET", request.url, headers=request.headers, params=request.params) as response:
+            async for chunk in self.http.iter_bytes(response):
+                yield chunk
+
+    def direct_download(self, batch: Batch, result_file: ResultFile) -> DirectRead | None:
+        """The result file's request to read straight off the socket (core/direct_download.py),
+        or None where it must go through httpx (see Transport.direct)."""
+        request = self.result_request(batch, result_file)
+        if request is None:
+            return None
+        return self.http.direct(request.url, headers=request.headers, params=request.params)
 
     async def read_requests(self, batch: Batch) -> AsyncIterator[bytes]:
         """The original request lines, where the provider gives them back (OpenAI input file)."""

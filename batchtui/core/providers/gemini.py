@@ -21,7 +21,15 @@ from batchtui.core.accounts import DEFAULT_BASE_URLS, Account
 from batchtui.core.errors import InputError, NotFoundError, ProtocolError
 from batchtui.core.models import Batch, Provider, ResultFile
 from batchtui.core.providers import gemini_wire as wire
-from batchtui.core.providers.base import TOKEN_KEY, BatchInput, Limits, NotSupported, ProviderClient, list_batches_paged
+from batchtui.core.providers.base import (
+    TOKEN_KEY,
+    BatchInput,
+    FileRequest,
+    Limits,
+    NotSupported,
+    ProviderClient,
+    list_batches_paged,
+)
 
 API = "/v1beta"  # the batch API is documented under v1beta; google-genai 3.x also reaches /v1
 INLINE_MAX_BYTES = 20 * 1024 * 1024  # whole create request, per the batch docs
@@ -199,15 +207,20 @@ class GeminiClient(ProviderClient):
 
     async def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
         if result_file.ref == wire.INLINE_REF:
-            async for chunk in self._inline_results(batch):
+            chunks = self._inline_results(batch)
+        else:
+            chunks = super().download(batch, result_file)
+        async with aclosing(chunks):
+            async for chunk in chunks:
                 yield chunk
-            return
+
+    def result_request(self, batch: Batch, result_file: ResultFile) -> FileRequest | None:
+        if result_file.ref == wire.INLINE_REF:
+            return None  # the responses are inside the batch object: nothing to download
         name = result_file.ref.removeprefix("files/")
         if not _ID.match(name):
             raise NotFoundError(f"not a Gemini file name: {result_file.ref!r}", account=self.account.name)
-        async with self.http.stream("GET", f"/download{API}/files/{name}:download", params={"alt": "media"}) as resp:
-            async for chunk in self.http.iter_bytes(resp):
-                yield chunk
+        return FileRequest(f"/download{API}/files/{name}:download", params={"alt": "media"})
 
     async def _inline_results(self, batch: Batch) -> AsyncIterator[bytes]:
         """Inline responses as JSONL in the file-mode shape `{"key", "response"|"error"}`.

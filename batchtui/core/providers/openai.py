@@ -23,6 +23,7 @@ from batchtui.core.providers import openai_lines
 from batchtui.core.providers.base import (
     TOKEN_KEY,
     BatchInput,
+    FileRequest,
     Limits,
     NotSupported,
     ProviderClient,
@@ -57,6 +58,10 @@ def creation_token(batch_input: BatchInput) -> str:
 def _path_id(value: str) -> str:
     # Ids come from providers and users; never let one reshape the request path.
     return quote(value, safe="")
+
+
+def _file_content(file_id: str) -> FileRequest:
+    return FileRequest(f"/files/{_path_id(file_id)}/content", headers=DOWNLOAD_HEADERS)
 
 
 def _jsonl_name(filename: str) -> str:
@@ -216,13 +221,13 @@ class OpenAIClient(ProviderClient):
     # -- files ----------------------------------------------------------------------------
 
     async def _file_bytes(self, file_id: str) -> AsyncIterator[bytes]:
-        async with self.http.stream("GET", f"/files/{_path_id(file_id)}/content", headers=DOWNLOAD_HEADERS) as resp:
+        request = _file_content(file_id)
+        async with self.http.stream("GET", request.url, headers=request.headers) as resp:
             async for chunk in self.http.iter_bytes(resp):
                 yield chunk
 
-    async def download(self, batch: Batch, result_file: ResultFile) -> AsyncIterator[bytes]:
-        async for chunk in self._file_bytes(result_file.ref):
-            yield chunk
+    def result_request(self, batch: Batch, result_file: ResultFile) -> FileRequest:
+        return _file_content(result_file.ref)
 
     async def read_requests(self, batch: Batch) -> AsyncIterator[bytes]:
         """The original lines of the input file, each without its line ending (§A.12)."""
