@@ -9,6 +9,7 @@ simulator over loopback is used where the answer must be a real provider's.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import hashlib
 import os
@@ -162,7 +163,8 @@ async def read_all(read: DirectRead) -> tuple[bytes, list[int]]:
 
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                 "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -207,7 +209,8 @@ async def test_a_body_cut_short_is_a_cut_not_a_short_file(answer):
     status(429, b"{}", extra=b"Retry-After: 0\r\n"),
     status(206, b"partial"),
     gzipped(BODY),
-], ids=["404", "redirect", "429", "206", "gzip"])
+    plain(BODY, extra=b"Transfer-Encoding: gzip, chunked\r\n"),
+], ids=["404", "redirect", "429", "206", "gzip", "gzip transfer coding"])
 async def test_anything_but_a_plain_200_is_declined_with_its_body_unread(answer):
     consumed = []
     async with Scripted(answer) as server:
@@ -242,6 +245,11 @@ def test_the_direct_path_is_for_real_sockets_without_a_proxy(monkeypatch):
     assert transport(url).direct("/f") is not None
     in_process = Transport(account="raw", base_url=url, auth_headers={}, transport=httpx.MockTransport(lambda r: None))
     assert in_process.direct("/f") is None
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert transport(url).direct("/f") is not None  # a list of exceptions alone is no proxy
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert transport(url).direct("/f") is not None  # a proxy for the other scheme
+    assert transport("http://api.example.com/v1").direct("/f") is None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert transport(url).direct("/f") is None  # only httpx speaks to the proxy
 
@@ -378,6 +386,19 @@ async def test_a_cut_restarts_the_file_and_only_a_complete_one_takes_the_name(tm
         result = await fetch_from(server, tmp_path)
     assert result.files[0].path.read_bytes() == BODY
     assert len(server.heads) == 3 and temporaries(tmp_path / "out") == []
+
+
+async def test_a_full_disk_stops_the_fetch_with_its_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(fd, chunks):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fetch, "_write_all", full)
+    async with Scripted(plain(BODY)) as server:
+        with pytest.raises(OSError) as raised:
+            await fetch_from(server, tmp_path)
+    assert raised.value.errno == errno.ENOSPC
+    assert len(server.heads) == 1  # not retried, not sent again through httpx
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()] and open_part_files() == []
 
 
 async def test_cuts_on_every_attempt_end_unreachable_with_nothing_on_disk(tmp_path):

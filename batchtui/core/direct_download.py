@@ -114,9 +114,13 @@ class DirectRead:
             raise Declined(type(exc).__name__) from None
         self.status = response.status
         encoding = (response.getheader("content-encoding") or "").strip().lower()
-        if response.status != 200 or encoding not in PLAIN_ENCODINGS:
+        # http.client undoes `chunked` only when it is the one transfer coding: with another
+        # ("gzip, chunked") it would hand over the coded bytes (h11 refuses such an answer).
+        transfer = (response.getheader("transfer-encoding") or "chunked").strip().lower()
+        if response.status != 200 or encoding not in PLAIN_ENCODINGS or transfer != "chunked":
             connection.close()
-            raise Declined(f"HTTP {response.status}" + (f", {encoding}" if encoding else ""))
+            raise Declined(f"HTTP {response.status}, content-encoding {encoding or 'none'}, "
+                           f"transfer-encoding {transfer}")
         return connection, response
 
     @staticmethod

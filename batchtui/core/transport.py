@@ -306,13 +306,15 @@ class Transport:
         """A GET of `url` to read straight off the socket (core/direct_download.py), as httpx
         would send it; None where httpx must carry it: an in-process transport (the tests' and
         the demo's simulator) or a proxy set in the environment, which only httpx speaks."""
-        if self.transport is not None or urllib.request.getproxies():
+        if self.transport is not None:
             return None
         request = self._client.build_request("GET", url, **kwargs)
-        if request.url.scheme not in ("http", "https"):
+        scheme = request.url.scheme
+        proxies = urllib.request.getproxies()  # what httpx reads too (a NO_PROXY alone is no proxy)
+        if scheme not in ("http", "https") or proxies.get(scheme) or proxies.get("all"):
             return None
         log.debug("GET %s (direct)", self.redact(str(request.url)))
-        return DirectRead(request, ssl_context=shared_ssl_context() if request.url.scheme == "https" else None,
+        return DirectRead(request, ssl_context=shared_ssl_context() if scheme == "https" else None,
                           connect_timeout=self.policy.connect_timeout, read_timeout=self.policy.read_timeout)
 
     async def iter_bytes(self, response: httpx.Response, chunk_size: int | None = None) -> AsyncIterator[bytes]:
