@@ -61,7 +61,6 @@ class DirectRead:
         self._lock = threading.Lock()
         self._connection: http.client.HTTPConnection | None = None
         self._aborted = False
-        self.status: int | None = None  # of the answer, once its head is in
 
     def run(self, consume: Consume, report: Report | None = None) -> int:
         """Send the request and feed the body to `consume`; returns its size in bytes.
@@ -112,15 +111,13 @@ class DirectRead:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             connection.close()
             raise Declined(type(exc).__name__) from None
-        self.status = response.status
         encoding = (response.getheader("content-encoding") or "").strip().lower()
         # http.client undoes `chunked` only when it is the one transfer coding: with another
         # ("gzip, chunked") it would hand over the coded bytes (h11 refuses such an answer).
-        transfer = (response.getheader("transfer-encoding") or "chunked").strip().lower()
-        if response.status != 200 or encoding not in PLAIN_ENCODINGS or transfer != "chunked":
+        transfer = (response.getheader("transfer-encoding") or "").strip().lower()
+        if response.status != 200 or encoding not in PLAIN_ENCODINGS or transfer not in ("", "chunked"):
             connection.close()
-            raise Declined(f"HTTP {response.status}, content-encoding {encoding or 'none'}, "
-                           f"transfer-encoding {transfer}")
+            raise Declined(" ".join(filter(None, (f"HTTP {response.status}", encoding, transfer))))
         return connection, response
 
     @staticmethod

@@ -59,7 +59,8 @@ class BatchInput:
 
 @dataclass(frozen=True)
 class FileRequest:
-    """The GET that serves one result file, relative to the account's base URL."""
+    """The GET that serves one result file: a path under the account's base URL, or an
+    absolute URL on the same host (Anthropic's `results_url`)."""
 
     url: str
     headers: dict[str, str] | None = None
