@@ -12,6 +12,28 @@ _DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²" and other dig
 
 def parse_time(value: object) -> datetime | None:
     """Parse a provider timestamp; None for null, empty or unparseable values."""
+    # The two shapes providers send come first: a listing of 12,000 batches carries ~50,000
+    # timestamps, and the general path costs ~2.5 us a string where fromisoformat alone takes
+    # 0.2. Only strings in the extended form (`YYYY-`) take it: fromisoformat would read
+    # "20261120" as a date, where a string of digits means Unix seconds.
+    if type(value) is int:
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if type(value) is str and value[4:5] == "-":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return _parse_any(value)
+
+
+def _parse_any(value: object) -> datetime | None:
+    """`parse_time` for every other value: numbers as Unix seconds, digit strings too, and
+    RFC 3339 in the forms fromisoformat refuses as they are."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -25,7 +47,7 @@ def parse_time(value: object) -> datetime | None:
         return None
     text = value.strip()
     if _DIGITS.fullmatch(text):
-        return parse_time(int(text))
+        return _parse_any(int(text))
     # datetime only takes microseconds: keep six of Google's nine fractional digits.
     text = _FRACTION.sub(lambda m: m.group(1)[:7], text, count=1)
     if text.endswith(("Z", "z")):
