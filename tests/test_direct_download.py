@@ -28,12 +28,13 @@ from batchtui.core.config import Settings
 from batchtui.core.direct_download import Cut, Declined, DirectRead
 from batchtui.core.engine import Engine
 from batchtui.core.errors import NotFoundError, ProtocolError, UnreachableError
-from batchtui.core.fetch import fetch_results
+from batchtui.core.fetch import analyse_results, fetch_results
 from batchtui.core.ledger import Ledger
 from batchtui.core.models import Status
 from batchtui.core.paths import Paths
 from batchtui.core.pricing import PriceTable
 from batchtui.core.providers.openai_dialects import to_batch
+from batchtui.core.results import ResultsAnalyzer
 from batchtui.core.transport import RetryPolicy, Transport
 from batchtui.sim import Simulator
 from reliability.harness import scenario_engine
@@ -458,3 +459,41 @@ async def test_over_the_simulator_every_provider_file_comes_off_the_socket_byte_
         finally:
             await engine.aclose()
             engine.close_ledger()
+
+
+# -- analysis straight from the provider (the poller's pricing, `show`) ----------------------
+
+async def analyse_from(server: Scripted, tmp_path: Path):
+    engine, account = raw_engine(tmp_path / "home", server.url)
+    try:
+        return await analyse_results(engine, account, ended(account)), engine.client(account).parse_result_line
+    finally:
+        await engine.aclose()
+        engine.close_ledger()
+
+
+async def test_an_analysis_reads_and_parses_off_the_event_loop(tmp_path, monkeypatch):
+    threads: set[int] = set()
+    feed_chunk = ResultsAnalyzer.feed_chunk
+
+    def recording(self, chunk):
+        threads.add(threading.get_ident())
+        return feed_chunk(self, chunk)
+
+    monkeypatch.setattr(ResultsAnalyzer, "feed_chunk", recording)
+    async with Scripted(plain(BODY)) as server:
+        summary, parse = await analyse_from(server, tmp_path)
+    expected = ResultsAnalyzer(parse)
+    feed_chunk(expected, BODY)
+    assert summary == expected.summary() and summary.lines == BODY.count(b"\n")
+    assert len(server.heads) == 1 and b"connection: close" in server.heads[0].lower()
+    assert threads and threading.get_ident() not in threads  # never on the loop's thread
+
+
+async def test_an_analysis_cut_mid_body_is_unreachable_and_one_declined_goes_through_httpx(tmp_path):
+    async with Scripted(cut(BODY, 1_500_000)) as server:
+        with pytest.raises(UnreachableError, match="IncompleteRead"):
+            await analyse_from(server, tmp_path / "cut")
+    async with Scripted(gzipped(BODY)) as server:
+        summary, _ = await analyse_from(server, tmp_path / "gzip")
+    assert summary.lines == BODY.count(b"\n") and len(server.heads) == 2

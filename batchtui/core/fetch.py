@@ -382,8 +382,9 @@ async def analyse_results(engine, account: Account, batch: Batch, *, keep_succee
             feed_file(analyzer, Path(known.path))
             continue
         file_analyzer = ResultsAnalyzer(client.parse_result_line, keep_succeeded_ids=keep_succeeded_ids)
-        async for chunk in client.download(batch, result_file):
-            file_analyzer.feed_chunk(chunk)
+        if not await _analyse_direct(client, batch, result_file, file_analyzer):
+            async for chunk in client.download(batch, result_file):
+                file_analyzer.feed_chunk(chunk)
         analyzer.merge(file_analyzer)
     summary = analyzer.summary()
     if record and batch.result_files:
@@ -391,3 +392,27 @@ async def analyse_results(engine, account: Account, batch: Batch, *, keep_succee
         await asyncio.to_thread(engine.ledger.record_analysis, account.name, batch.id, summary.breakdown,
                                 summary.usage_by_model, cost)
     return summary
+
+
+async def _analyse_direct(client, batch: Batch, result_file, analyzer: ResultsAnalyzer) -> bool:
+    """The results read straight off the socket and analysed in the reading thread (see
+    core/direct_download.py): neither the receiving nor the parsing runs on the event loop,
+    which in the dashboard is the UI's (the poller prices finished batches this way). False,
+    with nothing fed, when the request must go through httpx."""
+    read = client.direct_download(batch, result_file)
+    if read is None:
+        return False
+
+    def feed(buffer: bytearray, filled: int) -> None:
+        analyzer.feed_chunk(bytes(memoryview(buffer)[:filled]))  # a copy: the buffer is read into again
+
+    try:
+        await asyncio.wrap_future(_direct_readers.submit(read.run, feed))
+    except Declined:
+        return False
+    except Cut as cut:
+        raise client.http.unreachable(cut.kind) from None
+    except BaseException:  # cancelled: end the read; the analyzer it fed is dropped
+        read.abort()
+        raise
+    return True
