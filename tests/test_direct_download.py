@@ -38,6 +38,7 @@ from batchtui.core.results import ResultsAnalyzer
 from batchtui.core.transport import RetryPolicy, Transport
 from batchtui.sim import Simulator
 from reliability.harness import scenario_engine
+from support.downloads import leftovers
 from support.loopback import serve_on_loopback
 
 KEY = "sk-direct-0123456789abcdef"
@@ -311,11 +312,6 @@ def ended(account: Account):
                      "metadata": None}, account=account)
 
 
-def temporaries(out: Path) -> list[str]:
-    files = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
-    return [name for name in files if name.startswith(".") or name.endswith(".part")]
-
-
 def open_part_files() -> list[str]:
     links = []
     for fd in os.listdir("/proc/self/fd"):
@@ -360,7 +356,7 @@ async def test_an_error_answer_gets_httpx_classification_and_leaves_nothing(tmp_
         with pytest.raises(NotFoundError, match="No such file"):
             await fetch_from(server, tmp_path)
     assert len(server.heads) == 2
-    assert temporaries(tmp_path / "out") == [] and not list((tmp_path / "out").rglob("*.jsonl"))
+    assert leftovers(tmp_path / "out") == [] and not list((tmp_path / "out").rglob("*.jsonl"))
 
 
 async def test_a_redirect_is_not_followed_by_either_path(tmp_path):
@@ -374,7 +370,7 @@ async def test_a_cut_restarts_the_file_and_only_a_complete_one_takes_the_name(tm
     async with Scripted(cut(BODY, 1_200_000), chunked(BODY, cut_after=300_000), plain(BODY)) as server:
         result = await fetch_from(server, tmp_path)
     assert result.files[0].path.read_bytes() == BODY
-    assert len(server.heads) == 3 and temporaries(tmp_path / "out") == []
+    assert len(server.heads) == 3 and leftovers(tmp_path / "out") == []
 
 
 async def test_a_full_disk_stops_the_fetch_with_its_error_and_leaves_nothing(tmp_path, monkeypatch):
@@ -423,7 +419,7 @@ async def test_a_cancelled_fetch_stops_the_reading_thread_and_leaves_no_file(tmp
         assert await asyncio.to_thread(ended_read.wait, HANG)  # abort() woke the blocked read
         assert not server.release.is_set()  # it ended on the abort, not on the server's bytes
     await asyncio.to_thread(fetch._direct_readers.submit(lambda: None).result)
-    assert temporaries(tmp_path / "out") == [] and not list((tmp_path / "out").rglob("*.jsonl"))
+    assert leftovers(tmp_path / "out") == [] and not list((tmp_path / "out").rglob("*.jsonl"))
     assert open_part_files() == []  # the file was closed once the thread stopped
 
 

@@ -22,6 +22,7 @@ from batchtui.core.fetch import count_newlines, download_results, fetch_results
 from batchtui.core.models import Status
 from batchtui.core.results import ResultsAnalyzer
 from batchtui.demo import demo_engine
+from support.downloads import leftovers
 
 
 @pytest.fixture
@@ -43,10 +44,6 @@ async def ended_batch(engine, name):
 async def served(engine, account, batch) -> dict[str, bytes]:
     client = engine.client(account)
     return {rf.kind: b"".join([c async for c in client.download(batch, rf)]) for rf in batch.result_files}
-
-
-def leftovers(out: Path) -> list[Path]:
-    return [p for p in out.rglob("*") if p.is_file() and (p.name.startswith(".") or p.name.endswith(".part"))]
 
 
 @pytest.mark.parametrize("name", ["acme-prod", "claude-team", "gemini-lab"])

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batchtui.core.accounts import Account
-from batchtui.core.direct_download import Cut, Declined
+from batchtui.core.direct_download import Cut, Declined, DirectRead
 from batchtui.core.errors import BatchtuiError, UnreachableError
 from batchtui.core.models import Batch
 from batchtui.core.paths import ensure_private_dir
@@ -215,22 +215,30 @@ async def _download_one(client, batch: Batch, result_file, final: Path,
 
 async def _receive_direct(client, batch: Batch, result_file, sink: _TempFile, progress: Progress | None) -> bool:
     """The download read straight off the socket into `sink` by a worker thread (see
-    core/direct_download.py); False, with nothing written, when it must go through httpx."""
-    read = client.direct_download(batch, result_file)
-    if read is None:
-        return False
+    core/direct_download.py); False, with nothing written, when it must go through httpx.
+    Cancelled, the read ends and the file is closed once it stops (`_TempFile.close`)."""
     report = None
     if progress is not None:
         loop, kind = asyncio.get_running_loop(), result_file.kind
         report = functools.partial(loop.call_soon_threadsafe, progress, kind)
+    return await _read_direct(client, batch, result_file, lambda read: sink.run(read.run, sink.write_into, report))
 
+
+async def _read_direct(client, batch: Batch, result_file,
+                       start: Callable[[DirectRead], Awaitable[object]]) -> bool:
+    """Run the result file's direct read (`start(read)`, which puts `read.run` on a worker
+    thread); False when there is none or it declined, with nothing consumed. A cut becomes the
+    account's UnreachableError; a cancelled caller aborts the read, so the thread stops soon."""
+    read = client.direct_download(batch, result_file)
+    if read is None:
+        return False
     try:
-        await sink.run(read.run, sink.write_into, report)
+        await start(read)
     except Declined:
         return False
     except Cut as cut:
         raise client.http.unreachable(cut.kind) from None
-    except BaseException:  # cancelled: end the read, which closes the file once it stops
+    except BaseException:
         read.abort()
         raise
     return True
@@ -399,20 +407,10 @@ async def _analyse_direct(client, batch: Batch, result_file, analyzer: ResultsAn
     core/direct_download.py): neither the receiving nor the parsing runs on the event loop,
     which in the dashboard is the UI's (the poller prices finished batches this way). False,
     with nothing fed, when the request must go through httpx."""
-    read = client.direct_download(batch, result_file)
-    if read is None:
-        return False
 
     def feed(buffer: bytearray, filled: int) -> None:
         analyzer.feed_chunk(bytes(memoryview(buffer)[:filled]))  # a copy: the buffer is read into again
 
-    try:
-        await asyncio.wrap_future(_direct_readers.submit(read.run, feed))
-    except Declined:
-        return False
-    except Cut as cut:
-        raise client.http.unreachable(cut.kind) from None
-    except BaseException:  # cancelled: end the read; the analyzer it fed is dropped
-        read.abort()
-        raise
-    return True
+    # Cancelled, the read ends; the analyzer it fed is dropped.
+    return await _read_direct(client, batch, result_file,
+                              lambda read: asyncio.wrap_future(_direct_readers.submit(read.run, feed)))
