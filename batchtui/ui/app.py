@@ -32,7 +32,7 @@ from batchtui.core.polling import AccountStatus, Health, Poller, PollUpdate
 from batchtui.core.text import printable
 from batchtui.ui.messages import BatchesUpdated, BatchKey
 from batchtui.ui.operations import BatchOperations
-from batchtui.ui.theming import install_themes, status_color, status_variable_defaults
+from batchtui.ui.theming import choose_theme, install_themes, start_in_theme, status_color, status_variable_defaults
 
 MAX_SEPARATE_NOTICES = 3  # more at once collapse into one toast
 FIRST_SCREEN = 300  # batches painted before the rest of the ledger is read: a tall screen's worth
@@ -111,6 +111,9 @@ class BatchtuiApp(BatchOperations, App[int]):
         self.batches_changed: Signal[frozenset[BatchKey]] = Signal(self, "batches-changed")
         self.activity_changed: Signal[dict[BatchKey, tuple[str, int]]] = Signal(self, "activity-changed")
         self._colors: tuple[str, dict[str, str]] | None = None
+        # The theme is set before the app runs, so the CSS is parsed once (see start_in_theme).
+        self._theme_choice = choose_theme(self, self.paths, self.settings)
+        start_in_theme(self, self._theme_choice)
 
     @property
     def settings(self):
@@ -131,7 +134,7 @@ class BatchtuiApp(BatchOperations, App[int]):
         return status_variable_defaults()
 
     def on_mount(self) -> None:
-        install_themes(self, self.paths, self.settings)
+        install_themes(self, self.paths, self.settings, self._theme_choice)
         self.set_keymap(keymap_from_settings(self.settings.ui.keymap))
 
     def on_ready(self) -> None:

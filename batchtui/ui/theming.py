@@ -265,11 +265,18 @@ def load_theme_dir(folder: Path | None) -> tuple[list[LoadedTheme], list[str]]:
 # --- installing --------------------------------------------------------------------------------
 
 
-def install_themes(app: App, paths: Paths, settings: Settings) -> None:
-    """Register every theme, apply the configured one and persist later changes.
+@dataclasses.dataclass(frozen=True)
+class ThemeChoice:
+    """The theme to show and what went wrong on the way (one toast, once the app runs)."""
 
-    Call it once the app is running (`on_mount`): subscribing to a signal needs a running node.
-    """
+    name: str
+    problems: tuple[str, ...]
+
+
+def choose_theme(app: App, paths: Paths, settings: Settings) -> ThemeChoice:
+    """Register every theme (built-ins, then the user's) and pick the configured one, falling
+    back when it is not available. The chosen one gets its status colours now; Textual's
+    other themes get theirs after the first frame (`install_themes`)."""
     builtins, problems = load_theme_dir(builtin_themes_dir())
     if not builtins:
         problems.append("no built-in theme files were found (the themes/ folder is missing)")
@@ -283,16 +290,49 @@ def install_themes(app: App, paths: Paths, settings: Settings) -> None:
     chosen = wanted if wanted in app.available_themes else _fallback(app)
     if chosen != wanted:
         problems.append(f"theme {wanted!r} (from config.toml) is not available; using {chosen!r}")
-    # Textual's own themes stay in the picker, with status colours from their palettes. That
-    # is ~1 ms a theme, twenty of them: the one shown now first, the others after the first
-    # frame (until then they only sit in the picker's list).
     _complete_theme(app, chosen)
-    app.theme = chosen
+    return ThemeChoice(chosen, tuple(problems))
+
+
+def start_in_theme(app: App, choice: ThemeChoice) -> None:
+    """Make the chosen theme current before the app runs (call it in the constructor).
+
+    Setting `App.theme` on mount, as apps usually do, makes Textual parse every stylesheet
+    three times before the first frame: once with the default theme's variables, again for
+    the new ones, and again when the screen's widgets mount (the theme change emptied the
+    parse cache). That was a fifth of the dashboard's time from mount to first frame. Here the
+    stylesheet gets the chosen theme's variables before any CSS is read, so it is parsed once.
+    What Textual's theme watcher would do besides is done here too: the app's theme classes
+    and the ANSI colour filter, whose terminal palette follows the theme's darkness.
+    """
+    app.set_reactive(App.theme, choice.name)
+    theme = app.current_theme
+    app.set_class(theme.dark, "-dark-mode", update=False)
+    app.set_class(not theme.dark, "-light-mode", update=False)
+    app.set_class(True, f"-theme-{theme.name}", update=False)
+    app.stylesheet.set_variables(app.get_css_variables())
+    # Textual's own step of its theme watcher (tests compare the result with the watcher's).
+    app._refresh_truecolor_filter(app.ansi_theme)
+
+
+def install_themes(app: App, paths: Paths, settings: Settings, choice: ThemeChoice | None = None) -> None:
+    """Apply the chosen theme (choosing it now if the constructor did not), report problems,
+    and persist later changes.
+
+    Call it once the app is running (`on_mount`): subscribing to a signal needs a running node.
+    """
+    if choice is None:
+        choice = choose_theme(app, paths, settings)
+    if app.theme != choice.name:
+        app.theme = choice.name
+    # Textual's own themes stay in the picker, with status colours from their palettes. That
+    # is ~1 ms a theme, twenty of them: the one shown has them already, the others get them
+    # after the first frame (until then they only sit in the picker's list).
     app.call_after_refresh(_complete_themes, app)
-    if problems:
-        app.notify(_problem_text(problems), title="Theme problems", severity="warning",
+    if choice.problems:
+        app.notify(_problem_text(choice.problems), title="Theme problems", severity="warning",
                    timeout=_PROBLEM_TOAST_SECONDS, markup=False)
-    _ThemePersistence(app, paths, chosen).subscribe()
+    _ThemePersistence(app, paths, choice.name).subscribe()
 
 
 def _complete_theme(app: App, name: str) -> None:

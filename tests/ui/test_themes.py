@@ -4,12 +4,16 @@ toast, and the choice persists (but never from the demo)."""
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 from textual.color import Color
+from rich.segment import Segment
+from rich.style import Style
 from textual.notifications import Notify
 from textual.widgets import Static
 
@@ -21,9 +25,11 @@ from batchtui.ui.theming import (
     STATUS_VARIABLES,
     ThemeFile,
     builtin_themes_dir,
+    choose_theme,
     install_themes,
     load_theme_dir,
     status_color,
+    start_in_theme,
     status_variable_defaults,
 )
 
@@ -32,24 +38,31 @@ STATUS_NAMES = [name.removeprefix("status-") for name in STATUS_VARIABLES]
 
 
 class ThemedApp(App):
-    """The smallest app that installs themes the way the dashboard does."""
+    """The smallest app that installs themes the way the dashboard does: the theme is chosen
+    and made current in the constructor, and installed (toast, persistence) on mount.
+    `on_mount_only` sets it on mount instead, the way Textual apps usually do."""
 
     CSS = "#probe { color: $status-failed; }"
 
-    def __init__(self, paths: Paths, settings: Settings, *, demo: bool = False) -> None:
+    def __init__(self, paths: Paths, settings: Settings, *, demo: bool = False, on_mount_only: bool = False) -> None:
         super().__init__()
         self.paths = paths
         self.settings = settings
         self.demo = demo
+        self.choice = None
+        if not on_mount_only:
+            self.choice = choose_theme(self, paths, settings)
+            start_in_theme(self, self.choice)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return status_variable_defaults()
 
     def compose(self) -> ComposeResult:
         yield Static("probe", id="probe")
+        yield Static("[red]terminal red[/] [ansi_bright_blue]and blue[/]", id="ansi")
 
     def on_mount(self) -> None:
-        install_themes(self, self.paths, self.settings)
+        install_themes(self, self.paths, self.settings, self.choice)
 
 
 def run(app: ThemedApp, toasts: list[Notify]):
@@ -140,6 +153,49 @@ async def test_a_textual_theme_chosen_in_config_has_its_status_colours_from_the_
         await settle(pilot)
         nord = app.get_theme("nord")
         assert painted == [Color.parse(nord.variables["status-failed"]).hex]
+
+
+@pytest.mark.parametrize("name", ["batchtui-light", "batchtui-high-contrast", "nord", "ansi-light"])
+async def test_a_theme_set_in_the_constructor_looks_exactly_as_one_set_by_textual_on_mount(home, name):
+    # start_in_theme does by hand what Textual's theme watcher does; the two must not drift
+    # apart (light themes change the ANSI palette, ansi-light keeps the terminal's own).
+    looks = []
+    for on_mount_only in (False, True):
+        app = ThemedApp(home, Settings(ui=UiSettings(theme=name)), on_mount_only=on_mount_only)
+        async with run(app, []) as pilot:
+            await settle(pilot)
+            red = Segment("x", Style(color="red"))
+            filtered = [f.apply([red], app.current_theme.to_color_system().background)
+                        for f in app.get_line_filters()]
+            looks.append({"theme": app.theme, "classes": set(app.classes), "variables": dict(app.theme_variables),
+                          "probe": app.query_one("#probe").styles.color, "filtered": filtered,
+                          "screen": app.export_screenshot()})
+    early, on_mount = looks
+    assert early["theme"] == name
+    assert early == on_mount
+
+
+async def test_the_stylesheets_are_parsed_once_before_the_first_frame(home, monkeypatch):
+    # Setting the theme on mount parsed every stylesheet three times (default variables, the
+    # theme's, and again after the theme change emptied the parse cache).
+    import textual.css.stylesheet as stylesheet
+
+    parsed: list[str] = []
+    real_parse = stylesheet.parse
+
+    def counting(scope, css, read_from, *args, **kwargs):
+        parsed.append(str(read_from))
+        return real_parse(scope, css, read_from, *args, **kwargs)
+
+    monkeypatch.setattr(stylesheet, "parse", counting)
+    app = ThemedApp(home, Settings(ui=UiSettings(theme="batchtui-light")))
+    async with run(app, []) as pilot:
+        await settle(pilot)
+        assert app.query_one("#probe").styles.color == Color.parse(
+            app.get_theme("batchtui-light").variables["status-failed"])
+    counts = Counter(parsed)
+    ours = [source for source in counts if "ThemedApp.CSS" in source or "App.DEFAULT_CSS" in source]
+    assert len(ours) == 2 and all(counts[source] == 1 for source in ours), counts
 
 
 async def test_status_color_follows_the_current_theme(home):
