@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from batchtui.core.models import Batch, Status
 
@@ -33,7 +34,16 @@ class BatchFilter:
             kind, value = self.scope
             if (batch.provider.value if kind == "provider" else batch.account) != value:
                 return False
-        return not self.text or self.text.casefold() in haystack(batch)
+        return not self.text or self._needle in haystack(batch)
+
+    @cached_property
+    def _needle(self) -> str:
+        return self.text.casefold()
+
+    def narrows(self, wider: BatchFilter) -> bool:
+        """Whether every batch this filter lets through, `wider` lets through too (one more
+        character typed): then only the rows `wider` shows need looking at again."""
+        return self.status == wider.status and self.scope == wider.scope and wider._needle in self._needle
 
     def next_status(self) -> BatchFilter:
         index = STATUS_CYCLE.index(self.status)

@@ -12,11 +12,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 
 from batchtui.core.models import Batch, Cost, Provider, RequestCounts, Status
 from batchtui.core.notices import risks
-from batchtui.ui.widgets.batch_table import COLUMNS, PADDING, BatchTable, sort_value
+from batchtui.ui.widgets.batch_table import COLUMNS, PADDING, BatchTable, _QueueWaits, sort_value
 from batchtui.ui.widgets.totals import Totals
 
 NOW = datetime(2025, 10, 10, 9, 0, tzinfo=UTC)
@@ -128,3 +130,27 @@ async def test_the_running_order_totals_and_widths_equal_a_fresh_computation():
             model_width = table.column_offset("age") - table.column_offset("model") - 2 * PADDING
             assert account_width == max([len("Account"), *(table.cell(b.key, "account").cell_len for b in visible)])
             assert model_width == max([len("Model"), *(table.cell(b.key, "model").cell_len for b in visible)])
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 40)), min_size=0, max_size=30), st.integers(0, 35))
+def test_the_typical_queue_wait_is_the_median_of_the_other_started_batches(waits_in_minutes, asked):
+    # Read off one sorted list per account; here against sorting the others for each batch.
+    batches = [Batch(account="acme", provider=Provider.OPENAI, id=f"batch_{n}", status=Status.IN_PROGRESS,
+                     provider_status="in_progress", created_at=NOW,
+                     in_progress_at=None if wait is None else NOW + timedelta(minutes=wait))
+               for n, wait in enumerate(waits_in_minutes)]
+    waits = _QueueWaits()
+    for batch in batches:
+        waits.note(batch.key, batch)
+    stranger = Batch(account="acme", provider=Provider.OPENAI, id="batch_new", status=Status.VALIDATING,
+                     provider_status="validating", created_at=NOW)
+    for batch in [*batches[asked:asked + 1], stranger]:
+        others = sorted(b.in_progress_at - b.created_at for b in batches
+                        if b.in_progress_at is not None and b.id != batch.id)
+        if not others:
+            want = None
+        elif len(others) % 2:
+            want = others[len(others) // 2]
+        else:
+            want = (others[len(others) // 2 - 1] + others[len(others) // 2]) / 2
+        assert waits.typical(batch) == want

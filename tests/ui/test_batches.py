@@ -14,6 +14,7 @@ from batchtui.core.models import Status
 from batchtui.core.polling import AccountStatus, Health, PollUpdate
 from batchtui.demo import demo_engine
 from batchtui.ui.app import make_app
+from batchtui.ui.filters import BatchFilter
 from batchtui.ui.messages import BatchesUpdated
 from batchtui.ui.screens.batches import BatchesScreen
 from batchtui.ui.screens.help import HelpScreen
@@ -223,6 +224,39 @@ async def test_text_filter_and_quick_filters(known):
             stops += 1
             assert stops < 10
         assert set(table.shown) == {k for k in everything if k[0] == "gemini-lab"}
+
+
+async def test_typing_a_filter_looks_again_only_at_the_rows_shown_and_lands_where_a_full_pass_does(known, monkeypatch):
+    engine, sim = known
+    looked: list[str] = []
+    real_matches = BatchFilter.matches
+
+    def counting(self, batch):
+        looked.append(batch.id)
+        return real_matches(self, batch)
+
+    monkeypatch.setattr(BatchFilter, "matches", counting)
+
+    def from_scratch(text: str) -> set:
+        return {k for k, b in app.batches.items() if real_matches(BatchFilter(text), b)}
+
+    async with dashboard(engine, sim) as (app, pilot, _):
+        table = table_of(app)
+        await pilot.press("slash", *"clau")
+        after_clau = set(table.shown)
+        assert after_clau == from_scratch("clau") and 0 < len(after_clau) < len(app.batches)
+        looked.clear()
+        await pilot.press("d")  # "claud" lets through no batch that "clau" hid
+        assert len(looked) == len(after_clau)
+        assert set(table.shown) == from_scratch("claud")
+        order = table.order()
+        table.show(app.batches)  # the full pass, for comparison
+        assert table.order() == order
+
+        looked.clear()
+        await pilot.press("backspace")  # wider again: every batch is looked at
+        assert len(looked) >= len(app.batches)
+        assert set(table.shown) == after_clau
 
 
 async def test_totals_count_statuses_and_sum_cost_today_and_this_month(known):

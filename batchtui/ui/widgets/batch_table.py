@@ -109,13 +109,19 @@ class _Descending:
 
 class _QueueWaits:
     """Per account, how long its started batches waited in the queue, and the median of that
-    (what "stuck in queue" compares with), recomputed only when one of them changes."""
+    (what "stuck in queue" compares with). Each account's waits are sorted once when asked
+    and again only after one of them changes: a row's "typical wait of the others" is read
+    off that order, where it was a sort of thousands of waits per row painted."""
 
     def __init__(self) -> None:
         self._waits: dict[str, dict[str, timedelta]] = defaultdict(dict)
-        self._typical: dict[str, timedelta | None] = {}
+        self._ordered: dict[str, list[timedelta]] = {}  # account -> its waits, sorted
+        self._noted: dict[BatchKey, Batch] = {}  # the batch object each key was noted as
 
-    def note(self, batch: Batch) -> None:
+    def note(self, key: BatchKey, batch: Batch) -> None:
+        if self._noted.get(key) is batch:  # batches are immutable: nothing new (a filter, a resort)
+            return
+        self._noted[key] = batch
         waits = self._waits[batch.account]
         wait = None if batch.in_progress_at is None else batch.in_progress_at - batch.created_at
         if waits.get(batch.id) != wait:
@@ -123,27 +129,40 @@ class _QueueWaits:
                 del waits[batch.id]
             else:
                 waits[batch.id] = wait
-            self._typical.pop(batch.account, None)
+            self._ordered.pop(batch.account, None)
 
     def forget(self, key: BatchKey) -> None:
+        self._noted.pop(key, None)
         if self._waits[key[0]].pop(key[1], None) is not None:
-            self._typical.pop(key[0], None)
+            self._ordered.pop(key[0], None)
 
     def typical(self, batch: Batch) -> timedelta | None:
         waits = self._waits[batch.account]
-        if batch.id in waits:  # the batch itself is not its own peer
-            others = sorted(w for i, w in waits.items() if i != batch.id)
-            return _median(others)
-        if batch.account not in self._typical:
-            self._typical[batch.account] = _median(sorted(waits.values()))
-        return self._typical[batch.account]
+        ordered = self._ordered.get(batch.account)
+        if ordered is None:
+            ordered = self._ordered[batch.account] = sorted(waits.values())
+        own = waits.get(batch.id)
+        if own is None:
+            return _median(ordered)
+        # The batch itself is not its own peer: the median of the others.
+        return _median_without(ordered, bisect_left(ordered, own))
 
 
 def _median(ordered: list[timedelta]) -> timedelta | None:
-    if not ordered:
+    return _median_without(ordered, len(ordered))
+
+
+def _median_without(ordered: list[timedelta], skip: int) -> timedelta | None:
+    """The median of sorted `ordered` with the item at `skip` left out (none if past the end)."""
+    count = len(ordered) - (skip < len(ordered))
+    if count <= 0:
         return None
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    def at(index: int) -> timedelta:
+        return ordered[index if index < skip else index + 1]
+
+    middle = count // 2
+    return at(middle) if count % 2 else (at(middle - 1) + at(middle)) / 2
 
 
 class BatchTable(ScrollView, can_focus=True):
@@ -253,23 +272,27 @@ class BatchTable(ScrollView, can_focus=True):
         # one insertion per row. A poll's few keys are placed one by one instead.
         bulk = only is None or len(only) > BULK_FROM
         touched: list[BatchKey] = []  # changed rows that kept their place
+        placed = False  # any row shown, dropped or moved: in bulk, the order is sorted again
         for key in keys:
             batch = batches.get(key)
             if batch is not None:
-                self._waits.note(batch)
+                self._waits.note(key, batch)
             else:
                 self._waits.forget(key)
             if batch is not None and self.row_filter(batch):
                 if self.shown.get(key) is batch:
                     continue
+                placed = True
                 if self._put(key, batch, bulk):
                     repaint = True
                 else:
                     touched.append(key)
             elif key in self.shown:
+                placed = True
                 repaint |= self._drop(key, bottom, bulk)
         if bulk:
-            self._order = sorted(self._sort_keys.values())
+            if placed:  # else the order stands (a filter that let the same rows through)
+                self._order = sorted(self._sort_keys.values())
             repaint = True
         if widths != self._widths:
             self._paint += 1
