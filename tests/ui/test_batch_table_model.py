@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from rich.style import Style
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from batchtui.core.models import Batch, Cost, Provider, RequestCounts, Status
@@ -154,3 +157,67 @@ def test_the_typical_queue_wait_is_the_median_of_the_other_started_batches(waits
         else:
             want = (others[len(others) // 2 - 1] + others[len(others) // 2]) / 2
         assert waits.typical(batch) == want
+
+
+# -- painting: the row builder against Rich's own Text rendering -----------------------------
+
+COLOURS = {"validating": "#a5d6ff", "in_progress": "ansi_blue", "finalizing": "yellow", "completed": "#3fb950",
+           "failed": "red", "expired": "#d29922", "cancelling": "magenta", "cancelled": "bright_black"}
+STYLES = [None, "", "dim", "bold red", "#00ff00 on #101010", "italic underline", "not-a-style"]
+TEXTS = st.text(alphabet=st.sampled_from("ab -/0…█▏日本"), max_size=12)
+
+
+class ColouredTable(App):
+    def compose(self) -> ComposeResult:
+        yield BatchTable(clock=lambda: NOW, colors=lambda: COLOURS, id="t")
+
+
+@st.composite
+def cells_and_widths(draw):
+    """A row of random cells (styles, overlapping spans, either justification) and column
+    widths that mostly fit them (sometimes not: the cut goes Rich's way)."""
+    row, widths = {}, {}
+    for key, _, _ in COLUMNS:
+        plain = draw(TEXTS)
+        cell = Text(plain, style=draw(st.sampled_from(STYLES)) or "", justify=draw(st.sampled_from(["left", "right"])))
+        for _ in range(draw(st.integers(0, 3))):
+            if len(plain) >= 1:
+                start = draw(st.integers(0, len(plain) - 1))
+                end = draw(st.integers(start + 1, len(plain)))
+                cell.stylize(draw(st.sampled_from(STYLES[2:])), start, end)
+        row[key] = cell
+        widths[key] = max(1, cell.cell_len + draw(st.integers(-1, 3)))
+    return row, widths
+
+
+async def test_a_row_is_painted_exactly_as_rich_renders_its_cells_in_one_text():
+    # Random cells (hypothesis) and the real cells of random batches, with and without the
+    # cursor's style over them: the same segments, styles and width as the Text way.
+    app = ColouredTable()
+    async with app.run_test(size=(200, 30)) as pilot:
+        table = app.query_one(BatchTable)
+        rng = random.Random(3)
+        known = {}
+        for number, (account, provider) in enumerate(ACCOUNTS * 20):
+            batch = random_batch(rng, account, provider, number)
+            known[batch.key] = batch
+        table.show(known)
+        await pilot.pause()
+        over = Style(bgcolor="#224466", bold=True)
+        looks = [(table.rich_style, None), (table.rich_style, over), (Style.null(), None)]
+        for key in known:
+            row = table._row_cells(key)
+            for under, cursor in looks:
+                fast, slow = table._strip(row, under, cursor), table._strip_via_text(row, under, cursor)
+                assert list(fast) == list(slow) and fast.cell_length == slow.cell_length
+
+        @given(cells_and_widths())
+        @hsettings(max_examples=300, deadline=None)
+        def same_as_rich(drawn):
+            row, widths = drawn
+            table._widths = widths
+            for under, cursor in looks:
+                fast, slow = table._strip(row, under, cursor), table._strip_via_text(row, under, cursor)
+                assert list(fast) == list(slow) and fast.cell_length == slow.cell_length
+
+        same_as_rich()

@@ -17,12 +17,13 @@ from bisect import bisect_left, insort
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import total_ordering
+from functools import partial, total_ordering
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
@@ -163,6 +164,32 @@ def _median_without(ordered: list[timedelta], skip: int) -> timedelta | None:
 
     middle = count // 2
     return at(middle) if count % 2 else (at(middle - 1) + at(middle)) / 2
+
+
+def _plain_fit(cell: Text, width: int) -> bool:
+    """Whether `_strip` can lay `cell` out without Rich: it fits, and its spans are plain ones
+    (inside the text, none empty)."""
+    length = len(cell.plain)
+    return cell.cell_len <= width and all(0 <= span.start < span.end <= length for span in cell.spans)
+
+
+def _runs(text: str, shift: int, spans: list[Span], base: Style | None,
+          get_style: Callable[[Any], Style]) -> list[tuple[str, Style | None]]:
+    """A cell's text cut at every span edge (spans moved right by `shift`), each run in the
+    base style plus the spans over it, in span order (None where nothing covers it): the runs
+    `Text.render` yields for it."""
+    if not spans:
+        return [(text, base)] if text else []
+    edges = {0, len(text)}
+    for span in spans:
+        edges.update((span.start + shift, span.end + shift))
+    cuts = sorted(edges)
+    runs: list[tuple[str, Style | None]] = []
+    for start, end in zip(cuts, cuts[1:]):
+        over = [get_style(span.style) for span in spans if span.start + shift <= start and end <= span.end + shift]
+        parts = [base, *over] if base is not None else over
+        runs.append((text[start:end], Style.combine(parts) if parts else None))
+    return runs
 
 
 class BatchTable(ScrollView, can_focus=True):
@@ -586,7 +613,45 @@ class BatchTable(ScrollView, can_focus=True):
     def _strip(self, row: dict[str, Text], under: Style, over: Style | None = None) -> Strip:
         """One line: each cell fitted to its column (cut with an ellipsis, or padded), padded
         either side; the widget's style lies under the cells' own colours, the header's and the
-        cursor's over them (the cursor line reads in one colour, like DataTable's)."""
+        cursor's over them (the cursor line reads in one colour, like DataTable's).
+
+        The segments are the ones Rich renders for these cells appended to one `Text`, made
+        without that `Text` (copying, cutting and aligning ten cells, then rendering the line,
+        was most of a row's paint). A cell that must be cut goes the `Text` way."""
+        widths = self._widths
+        if not all(_plain_fit(row[key], widths[key]) for key, _, _ in COLUMNS):
+            return self._strip_via_text(row, under, over)
+        get_style = partial(self.app.console.get_style, default=Style.null())
+        segments: list[Segment] = []
+        plain: list[str] = []  # unstyled text since the last styled run: Rich makes it one segment
+        pad = " " * PADDING
+        for key, _, _ in COLUMNS:
+            cell = row[key]
+            excess = " " * (widths[key] - cell.cell_len)
+            left, right = (excess, "") if cell.justify == "right" else ("", excess)
+            plain.append(pad)
+            if cell.style:  # the cell's style covers its padding too
+                runs = _runs(left + cell.plain + right, len(left), cell.spans, get_style(cell.style), get_style)
+            else:
+                plain.append(left)
+                runs = _runs(cell.plain + right, 0, cell.spans, None, get_style)
+            for text, style in runs:
+                if style is None:
+                    plain.append(text)
+                else:
+                    segments.append(Segment("".join(plain)))
+                    plain.clear()
+                    segments.append(Segment(text, style))
+            plain.append(pad)
+        segments.append(Segment("".join(plain)))
+        if len(segments) > 1:
+            # Once any span exists, Rich gives the unstyled runs the line's own (null) style.
+            null = Style.null()
+            segments = [Segment(text, style or null) for text, style, _ in segments if text]
+        return Strip(Segment.apply_style(segments, under, over), sum(cell_len(text) for text, _, _ in segments))
+
+    def _strip_via_text(self, row: dict[str, Text], under: Style, over: Style | None = None) -> Strip:
+        """`_strip` by way of one Rich `Text`: for cells that must be cut to fit."""
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         pad = " " * PADDING
         for key, _, _ in COLUMNS:
