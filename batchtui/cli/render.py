@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from batchtui.core.costing import money  # noqa: F401 (render.money: the commands' too)
 from batchtui.core.models import Batch, Cost, ErrorBreakdown, RequestCounts
 from batchtui.core.text import printable
 
@@ -154,13 +155,6 @@ def _json_escape(char: str) -> str:
 
 
 # -- people -------------------------------------------------------------------------------
-
-
-def money(cost: Cost | None) -> str:
-    if cost is None or cost.usd is None:
-        return "-"
-    text = f"${cost.usd:,.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.4f}"
-    return ("~" + text) if cost.estimated else text
 
 
 def progress(counts: RequestCounts) -> str:

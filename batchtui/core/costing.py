@@ -26,6 +26,15 @@ def attach_cost(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> 
     return batch
 
 
+def money(cost: Cost | None) -> str:
+    """A cost as people read it: "$1.23", "~" before an estimate, "-" when unknown (the CLI's
+    tables and the dashboard's cells alike)."""
+    if cost is None or cost.usd is None:
+        return "-"
+    text = f"${cost.usd:,.2f}" if cost.usd >= 0.01 or cost.usd == 0 else f"${cost.usd:.4f}"
+    return ("~" + text) if cost.estimated else text
+
+
 def cost_of(batch: Batch, prices: PriceTable, analysis: Analysis | None) -> Cost:
     running = not batch.is_terminal
     if analysis is not None and not running:

@@ -8,7 +8,6 @@ here: the app's one `on_worker_state_changed` handler reports them.
 from __future__ import annotations
 
 import asyncio
-import webbrowser
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -205,6 +204,8 @@ class BatchOperations(_Base):
             self.notify(f"{batch.provider.value} has no console page for this batch", title=_label(batch),
                         markup=False)
             return
+        import webbrowser  # only here: not loaded before the first frame
+
         opened = webbrowser.open(url)
         self.notify(("Opened " if opened else "Could not open a browser for ") + url, title=_label(batch),
                     markup=False, severity="information" if opened else "warning")

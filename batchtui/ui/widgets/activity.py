@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import humanize
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
@@ -21,6 +20,8 @@ Downloads = Mapping[BatchKey, tuple[str, int]]  # key -> (file kind, bytes so fa
 
 
 def download_label(key: BatchKey, kind: str, size: int) -> Text:
+    import humanize  # loaded with the first download, not before the first frame
+
     text = Text("Fetching ")
     text.append(printable(key[0]), style="bold")
     text.append(" " + short_id(printable(key[1])))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 
-from batchtui.cli.render import money
+from batchtui.core.costing import money
 from batchtui.core.models import Batch, Status
 from batchtui.core.text import printable
 
