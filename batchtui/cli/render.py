@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from batchtui.core.costing import money  # noqa: F401 (render.money: the commands' too)
+from batchtui.core.costing import money
 from batchtui.core.models import Batch, Cost, ErrorBreakdown, RequestCounts
 from batchtui.core.text import printable
 
