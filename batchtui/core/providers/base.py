@@ -168,6 +168,11 @@ class ProviderClient(abc.ABC):
         """Stream one result file's bytes exactly as served."""
         request = self.result_request(batch, result_file)
         assert request is not None, "a provider with other result files overrides download()"
+        async for chunk in self.stream_file(request):
+            yield chunk
+
+    async def stream_file(self, request: FileRequest) -> AsyncIterator[bytes]:
+        """A file's bytes through httpx, exactly as served (retried until the headers arrive)."""
         async with self.http.stream("GET", request.url, headers=request.headers, params=request.params) as response:
             async for chunk in self.http.iter_bytes(response):
                 yield chunk

@@ -220,12 +220,6 @@ class OpenAIClient(ProviderClient):
 
     # -- files ----------------------------------------------------------------------------
 
-    async def _file_bytes(self, file_id: str) -> AsyncIterator[bytes]:
-        request = _file_content(file_id)
-        async with self.http.stream("GET", request.url, headers=request.headers) as resp:
-            async for chunk in self.http.iter_bytes(resp):
-                yield chunk
-
     def result_request(self, batch: Batch, result_file: ResultFile) -> FileRequest:
         return _file_content(result_file.ref)
 
@@ -234,7 +228,7 @@ class OpenAIClient(ProviderClient):
         if not batch.input_ref:
             raise NotSupported(f"batch {batch.id} names no input file")
         tail = b""
-        async for chunk in self._file_bytes(batch.input_ref):
+        async for chunk in self.stream_file(_file_content(batch.input_ref)):
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
             for line in lines:
